@@ -1,0 +1,35 @@
+# Two commands from a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: env demo test lint bench gpu-check clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,convert,tflite,live,web]'
+	touch $(STAMP)
+
+demo: env
+	$(BIN)/python -m streamer.demo out/demo
+
+test: env
+	$(BIN)/python -m pytest -q
+
+lint: env
+	$(BIN)/ruff check streamer trt_build tests benchmarks
+	$(BIN)/ruff format --check streamer trt_build tests benchmarks
+
+bench: env
+	$(BIN)/python benchmarks/bench_file.py
+
+clean:
+	rm -rf $(VENV) out
+
+# On a machine with a CUDA GPU: conformance of the torch backend, then the throughput sweep.
+gpu-check: env
+	$(BIN)/python benchmarks/gpu_check.py

@@ -1,0 +1,1 @@
+"""Frame sources: recorded files (PyAV), still images, and synthetic clips with known motion."""

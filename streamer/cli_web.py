@@ -1,0 +1,61 @@
+"""`streamer serve` (WebRTC page) and `streamer demo` (Gradio)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parsers(commands) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="live cartoon video calls in the browser (WebRTC)",
+        description="Serve the WebRTC page: mirror (your camera back, stylized) "
+        "and call rooms. Binds 127.0.0.1 unless --host says otherwise.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--cert", type=Path, help="TLS certificate (PEM), needed for cameras off localhost")
+    serve.add_argument("--key", type=Path, help="TLS private key (PEM)")
+    serve.add_argument("--style", default="toon", help="default style")
+    serve.add_argument("--max-sessions", type=int, default=4, help="sessions served at once (default 4)")
+    serve.add_argument("--room-capacity", type=int, default=2)
+    serve.add_argument("--stun", action="append", default=[], help="STUN server URL (repeatable; default none)")
+    serve.add_argument("--turn", action="append", default=[], help="TURN server URL (repeatable)")
+    serve.add_argument("--turn-user", help="TURN user name")
+    serve.add_argument("--turn-password", help="TURN password")
+    serve.add_argument("--fps", type=float, default=30.0)
+    serve.add_argument("--latency-budget-ms", type=float)
+    serve.add_argument(
+        "--ice-loopback",
+        action="store_true",
+        help="offer 127.0.0.1 as the only ICE candidate (loopback-only machines and tests)",
+    )
+
+    demo = commands.add_parser("demo", help="the Gradio demo page (webcam, video and image tabs)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=7860)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from streamer.web.gradio_app import launch
+
+        launch(args.host, args.port)
+        return 0
+    from streamer.web import server
+
+    if args.ice_loopback:
+        server.loopback_ice_only()
+    ice = [{"urls": url} for url in args.stun]
+    ice += [{"urls": url, "username": args.turn_user, "credential": args.turn_password} for url in args.turn]
+    options = server.ServerOptions(
+        style=args.style,
+        max_sessions=args.max_sessions,
+        room_capacity=args.room_capacity,
+        ice_servers=ice,
+        fps=args.fps,
+        latency_budget_ms=args.latency_budget_ms,
+    )
+    server.run(args.host, args.port, options, args.cert, args.key)
+    return 0

@@ -1,0 +1,164 @@
+"""The engine contract every style meets, whatever network or backend is behind it.
+
+An engine stylizes two kinds of work, separately so they can run side by side (two threads on a
+CPU, two CUDA streams on a GPU):
+- heads: a batch of aligned square crops, uint8 [N, S, S, 3] BGR, laid out by `layout`;
+- background: one whole (usually downscaled) frame, uint8 [H, W, 3] BGR.
+Both return arrays of the same shape and dtype. Pre- and post-processing (normalization, colour
+order) live inside each style's graph, so every style has this same interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from streamer.engines.runner import Runner
+
+
+@dataclass(frozen=True)
+class HeadLayout:
+    """A family's head crop: its side in pixels and where the 5 alignment points go.
+
+    `template` is 5x2 (x, y) in crop pixels: eye centres (image left, then right), nose tip, mouth
+    corners (image left, then right).
+    """
+
+    size: int
+    template: np.ndarray
+
+    def scaled(self, size: int) -> HeadLayout:
+        return HeadLayout(size, self.template * (size / self.size))
+
+
+# DCT-Net's 288x288 head template, used by DCT-Net styles and the built-in style.
+DCTNET_LAYOUT = HeadLayout(
+    288,
+    np.array(
+        [[111.78, 137.63], [179.74, 137.25], [145.98, 176.28], [118.06, 216.06], [174.34, 215.75]],
+        np.float32,
+    ),
+)
+
+
+def feathered_head_mask(layout: HeadLayout) -> np.ndarray:
+    """A float32 SxS mask in [0, 1]: 1 over the face, fading to exactly 0 before the crop border.
+
+    An ellipse placed from the template (eyes and mouth), so it follows any layout, with a wide
+    linear fade (then blurred) that hides the seam between stylized head and stylized background.
+    """
+    size = layout.size
+    eyes = layout.template[:2].mean(axis=0)
+    mouth = layout.template[3:].mean(axis=0)
+    eye_mouth = float(np.linalg.norm(mouth - eyes))
+    centre = eyes + np.array([0.0, 0.1 * eye_mouth])
+    axes = np.array([1.45 * eye_mouth, 1.49 * eye_mouth])
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    radius = np.sqrt(((xx - centre[0]) / axes[0]) ** 2 + ((yy - centre[1]) / axes[1]) ** 2)
+    feather = 0.35
+    mask = np.clip((1.0 + feather / 2 - radius) / feather, 0.0, 1.0)
+    mask = cv2.GaussianBlur(mask, (0, 0), size / 96)
+    # Whatever the template, the mask reaches 0 before the edge of the warped crop.
+    border = np.minimum.reduce([xx, yy, size - 1 - xx, size - 1 - yy]) / (0.04 * size)
+    return (mask * np.clip(border, 0.0, 1.0)).astype(np.float32)
+
+
+class StyleEngine:
+    """A style on a backend: a head runner and a background runner with the shared contract above.
+
+    `background_multiple` pads the background to a multiple of that many pixels (edge replicated)
+    for networks with strided layers, and crops the result back.
+    """
+
+    def __init__(
+        self,
+        style: str,
+        head_runner: Runner,
+        background_runner: Runner,
+        layout: HeadLayout,
+        head_mask: np.ndarray | None = None,
+        background_multiple: int = 1,
+        segmenter=None,
+    ) -> None:
+        self.style = style
+        self.segmenter = segmenter
+        self.notes: list[str] = []  # what the user should know (e.g. a backend fallback)
+        self.layout = layout
+        self.head_mask = feathered_head_mask(layout) if head_mask is None else head_mask
+        self._heads = head_runner
+        self._head_in = head_runner.inputs[0].name
+        self._head_out = head_runner.outputs[0].name
+        self.replace_background(background_runner, background_multiple)
+
+    @property
+    def backend(self) -> str:
+        """The head runner's backend, device and precision, e.g. "onnxruntime (cpu, int8)"."""
+        device = getattr(self._heads, "device", "cpu")
+        details = [getattr(device, "type", device)] + [p for p in [getattr(self._heads, "precision", None)] if p]
+        return f"{self._heads.backend} ({', '.join(details)})"
+
+    def prepare_heads(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The crops as the head network wants them, and each one's blend mask (float32 [N, S, S]).
+
+        Families trained on heads over white (photo2cartoon) get the person segmented, the rest of
+        the crop whitened, and the segmentation folded into the blend mask.
+        """
+        if self.segmenter is None or crops.shape[0] == 0:
+            return crops, np.broadcast_to(self.head_mask, crops.shape[:3])
+        from streamer.compose.segmentation import on_white
+
+        person = self.segmenter.masks(crops)
+        return on_white(crops, person), person * self.head_mask
+
+    def stylize_heads(self, crops: np.ndarray) -> np.ndarray:
+        """uint8 [N, S, S, 3] aligned BGR crops -> stylized crops of the same shape.
+
+        A network exported with a fixed batch of 1 is run once per head.
+        """
+        if crops.shape[0] == 0:
+            return crops.copy()
+        if self._heads.inputs[0].shape[0] == 1 and crops.shape[0] > 1:
+            return np.concatenate([self.stylize_heads(crops[i : i + 1]) for i in range(crops.shape[0])])
+        return self._heads.infer({self._head_in: np.ascontiguousarray(crops)})[self._head_out]
+
+    def replace_background(self, runner: Runner | None, multiple: int = 1) -> None:
+        """Stylize backgrounds with `runner` instead (None: leave the background as it is)."""
+        old = getattr(self, "_background", None)
+        if old is not None and old is not runner and old is not self._heads:
+            old.close()
+        self._background = runner
+        self.background_multiple = multiple
+        if runner is not None:
+            self._bg_in = runner.inputs[0].name
+            self._bg_out = runner.outputs[0].name
+
+    @property
+    def stylizes_background(self) -> bool:
+        return self._background is not None
+
+    def stylize_background(self, image: np.ndarray) -> np.ndarray:
+        """uint8 [H, W, 3] BGR -> stylized image of the same shape (the image itself without a runner)."""
+        if self._background is None:
+            return image
+        h, w = image.shape[:2]
+        m = self.background_multiple
+        pad_h, pad_w = (-h) % m, (-w) % m
+        if pad_h or pad_w:
+            image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        out = self._background.infer({self._bg_in: np.ascontiguousarray(image)[None]})[self._bg_out][0]
+        return out[:h, :w]
+
+    def close(self) -> None:
+        self._heads.close()
+        if self._background is not None:
+            self._background.close()
+        if self.segmenter is not None:
+            self.segmenter.close()
+
+    def __enter__(self) -> StyleEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,26 @@
+"""The few errors streamer raises on purpose.
+
+Each also subclasses the builtin a caller would expect (as PyAV's errors do), so generic code can
+catch `ValueError` or `OSError`. The message is one sentence meant for the user; the CLI prints it
+without a traceback.
+"""
+
+
+class StreamerError(Exception):
+    """Base of every error that is the user's input or environment, not a bug."""
+
+
+class InvalidInputError(StreamerError, ValueError):
+    """The input (a path, a file's content, an option) cannot be used."""
+
+
+class OutputError(StreamerError, OSError):
+    """The output cannot be written (bad extension, unwritable folder, disk full)."""
+
+
+class ModelError(StreamerError, ValueError):
+    """A model file is missing, corrupt, or has the wrong architecture."""
+
+
+class DeviceUnavailableError(StreamerError, OSError):
+    """A camera, GPU, virtual camera or network peer is not there."""

@@ -1,0 +1,1 @@
+"""Links between stages, the per-frame stylizer, stage statistics and the file job."""

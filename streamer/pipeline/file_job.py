@@ -1,0 +1,309 @@
+"""`stylize_file`: a recorded video (or a still image) in, its cartoon version out.
+
+Threads joined by bounded, lossless links (nothing is dropped, memory stays flat):
+
+    reader (decode, track) --8--> main --2 frames in flight--> stylize workers --> main --8--> writer (encode, mux)
+
+The main thread hands each tracked frame to a pool of FRAMES_IN_FLIGHT workers (heads, background,
+compose) and passes results on in file order. Tracking sits with decoding, since it must see frames
+in order; together they take about as long as stylizing one frame.
+
+Audio packets travel the same links in file order, so the writer interleaves them with video.
+On Ctrl-C the reader stops, everything already stylized is written, and the valid shorter file is
+saved as NAME.partial.EXT (the output path itself is never left holding an incomplete video).
+On any error the temporary file is deleted and nothing is written.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streamer.capture.file import FileSource, check_input_path
+from streamer.capture.image import IMAGE_EXTENSIONS, is_image_path, read_image
+from streamer.engines.registry import DEFAULT_STYLE, open_engine
+from streamer.errors import InvalidInputError, OutputError
+from streamer.frame import Frame, StageClock
+from streamer.pipeline.links import END, LinkClosed, LosslessLink
+from streamer.pipeline.stats import StageStats
+from streamer.pipeline.stylizer import FrameStylizer
+from streamer.sinks.file import CONTAINERS, AudioPlan, FileSink, check_output_path
+from streamer.sinks.image import write_image
+from streamer.tracking.tracker import FaceTracker, TrackerOptions
+
+LINK_CAPACITY = 8
+# Frames stylized at once: on two cores, two frames in flight keep both busy (throughput, not latency).
+FRAMES_IN_FLIGHT = 2
+
+
+@dataclass
+class StylizeOptions:
+    style: str = DEFAULT_STYLE
+    backend: str = "auto"
+    device: str = "auto"
+    precision: str = "auto"
+    background_style: str = "same"
+    max_faces: int = 4
+    detect_every: int = 10
+    background_scale: float | None = None
+    background_short_side: int | None = 360
+    crf: int = 18
+    preset: str = "veryfast"
+
+
+@dataclass
+class StylizeReport:
+    """What a run did. `output` is where the result went (NAME.partial.EXT when interrupted)."""
+
+    output: Path
+    frames: int = 0
+    lost_frames: int = 0
+    damaged_frames: int = 0
+    faces_seen: int = 0
+    frames_with_faces: int = 0
+    seconds: float = 0.0
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    stage_summary: str = ""
+    interrupted: bool = False
+    width: int = 0
+    height: int = 0
+    video_codec: str = ""
+    pix_fmt: str = ""
+    audio: list[AudioPlan] = field(default_factory=list)
+    style: str = ""
+    backend: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def _check_paths(source: Path, output: Path) -> bool:
+    """Validate both paths before any work; returns True for a still image."""
+    check_input_path(source)
+    if output.resolve() == source.resolve() or (output.exists() and output.samefile(source)):
+        raise OutputError(f"output {output} is the input; choose another path")
+    image = is_image_path(source)
+    allowed = IMAGE_EXTENSIONS if image else tuple(CONTAINERS)
+    if image and output.suffix.lower() in CONTAINERS:
+        raise OutputError(f"{source.name} is an image; write it to an image file ({', '.join(IMAGE_EXTENSIONS)})")
+    if not image and output.suffix.lower() in IMAGE_EXTENSIONS:
+        raise OutputError(f"{source.name} is a video; write it to a video file ({', '.join(CONTAINERS)})")
+    check_output_path(output, allowed)
+    return image
+
+
+def _open_stages(options: StylizeOptions) -> tuple[FaceTracker, FrameStylizer]:
+    engine = open_engine(
+        options.style,
+        options.backend,
+        device=options.device,
+        precision=options.precision,
+        background_style=options.background_style,
+    )
+    tracker = FaceTracker(TrackerOptions(max_faces=options.max_faces, detect_every=options.detect_every))
+    if engine.stylizes_background:  # on a GPU: one upload, two streams, one download per frame
+        from streamer.pipeline import gpu
+
+        if gpu.GpuFrameStylizer.supports(engine):
+            return tracker, gpu.GpuFrameStylizer(engine, options.background_scale, options.background_short_side)
+    # Files run whole frames side by side (see FRAMES_IN_FLIGHT), so heads and background of one
+    # frame need not also run in parallel.
+    stylizer = FrameStylizer(engine, options.background_scale, options.background_short_side, parallel=False)
+    return tracker, stylizer
+
+
+def _close_stages(tracker: FaceTracker, stylizer: FrameStylizer) -> None:
+    tracker.close()
+    stylizer.close()
+    stylizer.engine.close()
+
+
+def stylize_image(source: Path, output: Path, options: StylizeOptions) -> StylizeReport:
+    t0 = time.perf_counter()
+    frame = read_image(source)
+    tracker, stylizer = _open_stages(options)
+    try:
+        with StageClock(frame, "track"):
+            faces = tracker.update(frame.image, 0.0)
+        write_image(output, stylizer(frame, faces))
+    finally:
+        _close_stages(tracker, stylizer)
+    return StylizeReport(
+        output,
+        frames=1,
+        faces_seen=len(faces),
+        frames_with_faces=int(bool(faces)),
+        seconds=time.perf_counter() - t0,
+        stage_ms=dict(frame.stage_ms),
+        width=frame.width,
+        height=frame.height,
+        **_engine_facts(stylizer),
+    )
+
+
+def _engine_facts(stylizer: FrameStylizer) -> dict:
+    engine = stylizer.engine
+    return {"style": engine.style, "backend": engine.backend, "notes": list(engine.notes)}
+
+
+def stylize_file(
+    source: str | Path,
+    output: str | Path,
+    options: StylizeOptions | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> StylizeReport:
+    """Stylize `source` into `output`. `on_frame(done, expected)` is called after each written frame.
+
+    Raises `StreamerError` subclasses for bad input; the output is then not created.
+    """
+    source, output, options = Path(source), Path(output), options or StylizeOptions()
+    if _check_paths(source, output):
+        return stylize_image(source, output, options)
+    with FileSource(source) as reader:
+        tracker, stylizer = _open_stages(options)
+        try:
+            return _run(reader, tracker, stylizer, output, options, on_frame)
+        finally:
+            _close_stages(tracker, stylizer)
+
+
+def _run(
+    reader: FileSource,
+    tracker: FaceTracker,
+    stylizer: FrameStylizer,
+    output: Path,
+    options: StylizeOptions,
+    on_frame: Callable[[int, int], None] | None,
+) -> StylizeReport:
+    read_stop, write_stop = threading.Event(), threading.Event()
+    decoded = LosslessLink(LINK_CAPACITY, read_stop)
+    stylized = LosslessLink(LINK_CAPACITY, write_stop)
+    failures: list[BaseException] = []
+    stats = StageStats()
+    report = StylizeReport(output, **_engine_facts(stylizer))
+    expected = reader.expected_frames
+    t0 = time.perf_counter()
+
+    def fail(exc: BaseException) -> None:
+        failures.append(exc)
+        read_stop.set()
+        write_stop.set()
+
+    def read_and_track() -> None:
+        try:
+            for item in reader:
+                if isinstance(item, Frame):
+                    with StageClock(item, "track"):
+                        item = (item, tracker.update(item.image, item.time))
+                decoded.put(item)
+            decoded.close()
+        except LinkClosed:
+            pass
+        except BaseException as exc:
+            fail(exc)
+
+    def write() -> None:
+        sink: FileSink | None = None
+        early_audio: list = []
+        try:
+            while (item := stylized.get()) is not END:
+                if not isinstance(item, Frame):
+                    if sink is None:
+                        early_audio.append(item)
+                    else:
+                        sink.write_audio(item)
+                    continue
+                if sink is None:
+                    sink = FileSink(
+                        output,
+                        item.width,
+                        item.height,
+                        reader.time_base,
+                        reader.rate,
+                        reader.audio_streams,
+                        options.crf,
+                        options.preset,
+                    )
+                    for packet in early_audio:
+                        sink.write_audio(packet)
+                    early_audio.clear()
+                sink.write(item)
+                stats.add(item.stage_ms)
+                report.frames += 1
+                if on_frame:
+                    on_frame(report.frames, expected)
+            if sink is None:
+                raise InvalidInputError(f"no frame of {reader.path.name} could be decoded")
+            report.output = sink.close(partial=report.interrupted)
+            report.width, report.height = sink.width, sink.height
+            report.video_codec, report.pix_fmt, report.audio = sink.video_codec, sink.pix_fmt, sink.audio_plans
+        except BaseException as exc:
+            if sink is not None:
+                sink.abort()
+            if not isinstance(exc, LinkClosed):
+                fail(exc)
+
+    threads = [
+        threading.Thread(target=read_and_track, name="decode+track", daemon=True),
+        threading.Thread(target=write, name="encode", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    face_ids: set[int] = set()
+    workers = ThreadPoolExecutor(FRAMES_IN_FLIGHT, thread_name_prefix="stylize")
+    in_flight: deque[Future | object] = deque()  # stylizing frames and audio packets, in file order
+
+    def emit(max_pending: int) -> None:
+        """Pass on, in order, what is done; wait while more than `max_pending` frames are in flight."""
+        while in_flight:
+            head = in_flight[0]
+            pending = sum(isinstance(item, Future) for item in in_flight)
+            if isinstance(head, Future) and not head.done() and pending <= max_pending:
+                return
+            in_flight.popleft()
+            stylized.put(head.result() if isinstance(head, Future) else head)
+
+    def render(frame: Frame, faces: list) -> Frame:
+        return frame.with_image(stylizer(frame, faces))
+
+    try:
+        try:
+            while (item := decoded.get()) is not END:
+                if isinstance(item, tuple):
+                    frame, faces = item
+                    face_ids.update(face.id for face in faces)
+                    report.frames_with_faces += bool(faces)
+                    item = workers.submit(render, frame, faces)
+                in_flight.append(item)
+                emit(FRAMES_IN_FLIGHT)
+            emit(0)
+        except KeyboardInterrupt:
+            report.interrupted = True
+            read_stop.set()
+        stylized.close()
+    except LinkClosed:
+        pass
+    except BaseException:
+        read_stop.set()
+        write_stop.set()
+        raise
+    finally:
+        workers.shutdown(wait=True, cancel_futures=True)
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]
+    report.seconds = time.perf_counter() - t0
+    report.lost_frames = reader.lost_frames
+    report.damaged_frames = reader.damaged_frames
+    report.faces_seen = len(face_ids)
+    report.stage_ms = stats.medians()
+    report.stage_summary = stats.format()
+    return report

@@ -1,0 +1,1 @@
+"""Outputs: video files (PyAV, with the input's audio) and still images."""

@@ -1,0 +1,75 @@
+"""`vcam`: a virtual camera that Zoom, Meet and OBS can pick, through pyvirtualcam.
+
+pyvirtualcam drives v4l2loopback on Linux and OBS Virtual Camera (or Unity Capture) on Windows and
+macOS. The sink sends at the camera's rate, repeating the newest frame when the pipeline is slower,
+since receivers expect a steady camera.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from streamer.errors import DeviceUnavailableError
+from streamer.frame import Frame
+
+SETUP_HINT = (
+    "no virtual camera found: on Linux run `sudo modprobe v4l2loopback devices=1 exclusive_caps=1 "
+    "card_label=streamer`; on Windows or macOS install OBS Studio and start its Virtual Camera once"
+)
+
+
+class VirtualCameraSink:
+    queue_frames = 1
+
+    def __init__(self, device: str | None = None, backend: str | None = None) -> None:
+        self.device, self.backend = device, backend
+        self.name = "vcam"
+        self._camera = None
+        self._latest: Frame | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pacer: threading.Thread | None = None
+        self.error: Exception | None = None
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        try:
+            import pyvirtualcam
+        except ImportError as exc:
+            raise DeviceUnavailableError("the vcam output needs pyvirtualcam: pip install 'streamer[live]'") from exc
+        try:
+            self._camera = pyvirtualcam.Camera(
+                width, height, fps, fmt=pyvirtualcam.PixelFormat.BGR, device=self.device, backend=self.backend
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise DeviceUnavailableError(f"{SETUP_HINT} ({str(exc).splitlines()[0]})") from exc
+        self.name = f"vcam ({self._camera.device})"
+        self._pacer = threading.Thread(target=self._pace, name="vcam pacer", daemon=True)
+        self._pacer.start()
+
+    def write(self, frame: Frame) -> None:
+        with self._lock:
+            self._latest = frame
+        if self._pacer is not None and not self._pacer.is_alive():
+            raise DeviceUnavailableError(f"the virtual camera stopped ({self.error})")
+
+    def _pace(self) -> None:
+        period = 1.0 / self._camera.fps
+        while not self._stop.is_set():
+            with self._lock:
+                frame = self._latest
+            if frame is None:
+                self._stop.wait(period)
+                continue
+            try:
+                self._camera.send(frame.image)
+                self._camera.sleep_until_next_frame()
+            except Exception as exc:
+                self.error = exc
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._pacer is not None:
+            self._pacer.join(5)
+        if self._camera is not None:
+            self._camera.close()

@@ -1,0 +1,1 @@
+"""Face tracking: detection and landmarks (MediaPipe), smoothing, alignment, stable face IDs."""
