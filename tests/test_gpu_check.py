@@ -1,0 +1,30 @@
+"""`make gpu-check` stays runnable: a quick CPU pass of the script, and its imports need no PyAV or
+MediaPipe (the GPU machines have neither)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+
+
+def test_gpu_path_imports_need_no_pyav_or_mediapipe():
+    code = (
+        "import sys; import streamer, streamer.pipeline.gpu, streamer.engines.backends.torch, "
+        "streamer.engines.models.unet, streamer.engines.models.photo2cartoon; "
+        "bad = [m for m in ('av', 'mediapipe') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gpu_check_runs_quickly_on_the_cpu():
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--device", "cpu", "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    assert "conformance dctnet cpu fp32" in result.stdout and "| 320x176 | 4 | fp32 | 2 |" in result.stdout

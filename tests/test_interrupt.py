@@ -1,0 +1,44 @@
+"""Ctrl-C during `streamer stylize`: the output path is not written; what was done is kept, valid,
+as NAME.partial.EXT."""
+
+import signal
+import subprocess
+import sys
+import time
+
+from streamer.capture.synthetic import write_clip
+from streamer.cli import EXIT_INTERRUPTED
+
+from .conftest import moving_face
+from .media_probe import probe
+
+
+def test_ctrl_c_leaves_a_valid_shorter_partial_file_and_no_output(tmp_path):
+    clip = tmp_path / "long.mp4"
+    write_clip(clip, (f.image for f in moving_face(duration=12.0, size=(320, 240))))
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamer", "stylize", str(clip), str(out), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until frames are being written
+        tmp = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        if tmp and tmp[0].stat().st_size > 50_000:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    assert "Traceback" not in err
+    assert not out.exists()
+    partial = tmp_path / "out.partial.mp4"
+    assert partial.exists() and "interrupted" in err and partial.name in err
+    written = probe(partial)
+    total = probe(clip)
+    assert 0 < len(written.frame_times) < len(total.frame_times)
+    assert written.frame_times == total.frame_times[: len(written.frame_times)]
+    assert written.audio_codecs == ["aac"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "out.partial.mp4"]

@@ -1,0 +1,100 @@
+"""TensorRT: engine keys, `python -m trt_build`, and the fallback when an engine cannot be used.
+
+The build and the runner themselves need `tensorrt` and a GPU; those tests skip with the reason
+elsewhere (TensorRT is not installable in this project's CI)."""
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from streamer.engines.backends.tensorrt import engine_key, key_mismatch
+
+from .conftest import DCTNET_FIXTURE_STYLE
+
+HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
+
+
+def _gpu() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+SHAPES = {"image": [[1, 288, 288, 3], [1, 288, 288, 3], [4, 288, 288, 3]]}
+KEY = engine_key("abc", "10.9.0", "NVIDIA H100", (9, 0), "fp16", SHAPES)
+
+
+def test_an_engine_is_used_only_when_its_key_matches():
+    assert key_mismatch(KEY, KEY) is None
+    for field, value in [
+        ("onnx_sha256", "def"),
+        ("tensorrt", "10.10.0"),
+        ("gpu", "NVIDIA A100"),
+        ("compute_capability", "8.0"),
+        ("precision", "fp32"),
+    ]:
+        reason = key_mismatch({**KEY, field: value}, KEY)
+        assert reason is not None and field in reason
+
+
+def test_profiles_must_cover_the_shapes_asked_for():
+    wider = {"image": [[1, 288, 288, 3], [1, 288, 288, 3], [8, 288, 288, 3]]}
+    assert key_mismatch(KEY, {**KEY, "shapes": {"image": [[1, 288, 288, 3]] * 3}}) is None
+    assert "does not cover" in key_mismatch(KEY, {**KEY, "shapes": wider})
+
+
+def _trt_build(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "trt_build", *args], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+@pytest.mark.skipif(HAS_TENSORRT and _gpu(), reason="TensorRT and a GPU are present: the build runs for real")
+def test_without_tensorrt_or_a_gpu_trt_build_says_so_in_one_line():
+    result = _trt_build("toon")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("trt_build: error: ")
+    assert "TensorRT" in result.stderr
+
+
+def test_trt_build_refuses_a_style_that_is_not_installed(tmp_path):
+    import os
+
+    result = _trt_build("sketch", env={**os.environ, "STREAMER_HOME": str(tmp_path)})
+    assert result.returncode == 2 and "not installed" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(HAS_TENSORRT and _gpu(), reason="TensorRT and a GPU are present")
+def test_asking_for_tensorrt_without_an_engine_falls_back_and_says_why(dctnet_store, monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.setenv("STREAMER_HOME", str(dctnet_store / "home"))
+    from streamer.engines import open_engine
+
+    with open_engine(DCTNET_FIXTURE_STYLE, backend="tensorrt", device="auto") as engine:
+        assert engine.backend.startswith(("torch", "onnxruntime"))
+        assert engine.notes and "TensorRT not used" in engine.notes[0] and "trt_build" in engine.notes[0]
+        crops = np.zeros((1, 288, 288, 3), np.uint8)
+        assert engine.stylize_heads(crops).shape == crops.shape
+
+
+@pytest.mark.skipif(not (HAS_TENSORRT and _gpu()), reason="needs tensorrt and a CUDA GPU")
+def test_built_engines_match_onnxruntime(dctnet_store, monkeypatch):
+    monkeypatch.setenv("STREAMER_HOME", str(dctnet_store / "home"))
+    assert _trt_build(DCTNET_FIXTURE_STYLE, "--precision", "fp32").returncode == 0
+    # A second run finds the key unchanged and builds nothing.
+    again = _trt_build(DCTNET_FIXTURE_STYLE, "--precision", "fp32")
+    assert again.returncode == 0 and "up to date" in again.stderr
+    from streamer.engines.backends.onnxruntime import OnnxRuntimeRunner
+    from streamer.engines.backends.tensorrt import TensorRTRunner
+    from streamer.engines.registry import tensorrt_engine_path
+    from streamer.engines.store import read_manifest
+
+    crops = np.random.default_rng(0).integers(0, 255, (2, 288, 288, 3), dtype=np.uint8)
+    expected = OnnxRuntimeRunner(read_manifest(DCTNET_FIXTURE_STYLE).path("head")).infer({"image": crops})
+    got = TensorRTRunner(tensorrt_engine_path(DCTNET_FIXTURE_STYLE, "head", "fp32")).infer({"image": crops})
+    assert np.abs(got["stylized"].astype(int) - expected["stylized"]).max() <= 2
