@@ -125,7 +125,8 @@ def test_slow_engine_latency_stays_bounded_and_quality_degrades_then_recovers(fa
     assert max(summary.levels[WARMUP_FRAMES:half]) >= 1, "degradation engaged while the engine was slow"
     assert summary.levels[-1] == 0, "full quality again once the engine is fast"
     assert summary.dropped == summary.frames_in - summary.frames_out
-    assert max(memory[4:]) - min(memory[4:]) < 40, f"memory grew: {memory}"
+    early, late = memory[4 : len(memory) // 2], memory[len(memory) // 2 :]
+    assert max(late) - min(early) < 40, f"memory grew: {memory}"  # a drop (freed pages) is fine
 
 
 def test_fast_engine_loses_nothing_and_keeps_order(face_frames):

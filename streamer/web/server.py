@@ -18,6 +18,7 @@ servers are only those configured (none by default).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -75,6 +76,11 @@ class Session:
         for target in targets:
             target.video_out.put(image)
 
+    def _call_in_loop(self, callback, *args) -> None:
+        """Run `callback` on the server's event loop; dropped once that loop has closed (shutdown)."""
+        with contextlib.suppress(RuntimeError):  # closed: the server is shutting down
+            self._loop.call_soon_threadsafe(callback, *args)
+
     def send(self, message: dict) -> None:
         """Send a control message to this peer (thread-safe)."""
 
@@ -82,7 +88,7 @@ class Session:
             if self.channel is not None and self.channel.readyState == "open":
                 self.channel.send(json.dumps(message))
 
-        self._loop.call_soon_threadsafe(_send)
+        self._call_in_loop(_send)
 
     # -- media ------------------------------------------------------------------------------------
     def start_video(self, track) -> None:
@@ -98,7 +104,7 @@ class Session:
                 pass
 
             def write(self, frame):
-                session._loop.call_soon_threadsafe(session._deliver, frame.image)
+                session._call_in_loop(session._deliver, frame.image)
 
             def close(self):
                 pass
