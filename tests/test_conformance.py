@@ -139,3 +139,25 @@ def test_int8_is_close_to_fp32_on_a_photo(dctnet_store, monkeypatch):
         assert default.backend == "onnxruntime (cpu, int8)"
         got = default.stylize_heads(photo).astype(int)
     assert np.abs(got - expected).mean() < 4.0
+
+
+# photo2cartoon at 96: its layers take any size, and CPU half kernels are slow at 256.
+@pytest.mark.parametrize(("style", "size"), [(DCTNET_FIXTURE_STYLE, 288), ("photo2cartoon", 96)])
+def test_half_precision_stays_within_the_fp16_tolerance_on_a_photo(
+    dctnet_store, photo2cartoon_store, monkeypatch, style, size
+):
+    """fp16 numerics of each family (the CUDA default), checked with half-precision CPU kernels."""
+    import copy
+
+    import cv2
+    from skimage import data
+
+    store = dctnet_store if style == DCTNET_FIXTURE_STYLE else photo2cartoon_store
+    monkeypatch.setenv("STREAMER_HOME", str(store / "home"))
+    photo = torch.from_numpy(cv2.resize(np.ascontiguousarray(data.astronaut()[:, :, ::-1]), (size, size))[None])
+    with open_engine(style, backend="torch", device="cpu") as engine, torch.inference_mode():
+        module = engine._heads.module
+        expected = module(photo).numpy().astype(int)
+        got = copy.deepcopy(module).half()(photo).numpy().astype(int)
+    assert np.abs(got - expected).max() <= TOLERANCE["fp16"]
+    assert np.abs(got - expected).mean() < 1.0

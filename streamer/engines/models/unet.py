@@ -119,8 +119,12 @@ class CartoonUNet(nn.Module):
         self.guided_radius = guided_radius
 
     def forward_normalized(self, x: torch.Tensor) -> torch.Tensor:
-        """N,3,H,W in [-1, 1] (network channel order) -> filtered output, unclipped."""
-        return guided_filter(x, self.generator(x), self.guided_radius, self.guided_eps)
+        """N,3,H,W in [-1, 1] (network channel order) -> filtered output, unclipped.
+
+        The guided filter always runs in float32: its variances are differences of small means,
+        which fp16 would cancel (a no-op for an fp32 network).
+        """
+        return guided_filter(x.float(), self.generator(x).float(), self.guided_radius, self.guided_eps)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image.permute(0, 3, 1, 2).to(self.generator.Conv.weight.dtype) / 127.5 - 1.0
