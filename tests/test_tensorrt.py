@@ -98,3 +98,40 @@ def test_built_engines_match_onnxruntime(dctnet_store, monkeypatch):
     expected = OnnxRuntimeRunner(read_manifest(DCTNET_FIXTURE_STYLE).path("head")).infer({"image": crops})
     got = TensorRTRunner(tensorrt_engine_path(DCTNET_FIXTURE_STYLE, "head", "fp32")).infer({"image": crops})
     assert np.abs(got["stylized"].astype(int) - expected["stylized"]).max() <= 2
+
+
+def _uint8_io_breaks(model) -> list[str]:
+    """Where a graph breaks TensorRT's rule that uint8 network inputs and outputs pass through a Cast."""
+    from onnx import TensorProto
+
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    breaks = []
+    for value in graph.input:
+        if value.type.tensor_type.elem_type == TensorProto.UINT8:
+            for node in graph.node:
+                if value.name in node.input and node.op_type != "Cast":
+                    breaks.append(f"input {value.name} read by {node.op_type}")
+    for value in graph.output:
+        if value.type.tensor_type.elem_type == TensorProto.UINT8 and producer[value.name].op_type != "Cast":
+            breaks.append(f"output {value.name} made by {producer[value.name].op_type}")
+    return breaks
+
+
+def test_every_graph_trt_build_reads_takes_and_gives_uint8_through_a_cast(
+    dctnet_store, photo2cartoon_store, monkeypatch
+):
+    import onnx
+
+    from streamer.engines.store import read_manifest
+    from streamer.engines.toon import BACKGROUND_PARAMS, HEAD_PARAMS, build_toon_model
+
+    graphs = {"toon head": build_toon_model(HEAD_PARAMS), "toon background": build_toon_model(BACKGROUND_PARAMS)}
+    for store, style in ((dctnet_store, DCTNET_FIXTURE_STYLE), (photo2cartoon_store, "photo2cartoon")):
+        monkeypatch.setenv("STREAMER_HOME", str(store / "home"))
+        manifest = read_manifest(style)
+        for role in ("head", "background"):
+            if manifest.path(role):
+                graphs[f"{style} {role}"] = onnx.load(str(manifest.path(role)))
+    assert {"anime head", "anime background", "photo2cartoon head"} <= set(graphs)
+    assert {name: _uint8_io_breaks(model) for name, model in graphs.items() if _uint8_io_breaks(model)} == {}

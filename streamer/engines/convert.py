@@ -156,6 +156,29 @@ def export_onnx(module, path: Path, size: int | None = None, multiple: int = 4) 
             verbose=False,
         )
     program.save(str(path))
+    _read_input_shape_after_its_cast(path)
+
+
+def _read_input_shape_after_its_cast(path: Path) -> None:
+    """TensorRT takes a uint8 network input only through a Cast. The exporter also reads the
+    input's shape (for the dynamic batch) with Shape nodes; those are moved to the Cast's output,
+    which has the same shape, and the Cast goes first so the graph stays in topological order."""
+    import onnx
+
+    model = onnx.load(str(path))
+    nodes = model.graph.node
+    casts = [n for n in nodes if n.op_type == "Cast" and n.input[0] == "image"]
+    readers = [n for n in nodes if n.op_type == "Shape" and n.input[0] == "image"]
+    if len(casts) != 1 or not readers:
+        return
+    cast = onnx.NodeProto()
+    cast.CopyFrom(casts[0])
+    for node in readers:
+        node.input[0] = cast.output[0]
+    nodes.remove(casts[0])
+    nodes.insert(0, cast)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
 
 
 def _io_check(value_info, what: str, source: str) -> None:

@@ -245,7 +245,8 @@ class Photo2Cartoon(nn.Module):
         self.generator = ResnetGenerator()
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(0, 3, 1, 2).flip(1).to(self.generator.ConvBlock1[1].weight.dtype) / 127.5 - 1.0
+        # Cast first and last: TensorRT takes uint8 network inputs and outputs only through a Cast.
+        x = image.to(self.generator.ConvBlock1[1].weight.dtype).permute(0, 3, 1, 2).flip(1) / 127.5 - 1.0
         y = self.generator(x).flip(1)
         y = ((y.clamp(-1.0, 1.0) + 1.0) * 127.5).round()
-        return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        return y.permute(0, 2, 3, 1).contiguous().to(torch.uint8)

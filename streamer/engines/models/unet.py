@@ -127,14 +127,15 @@ class CartoonUNet(nn.Module):
         return guided_filter(x.float(), self.generator(x).float(), self.guided_radius, self.guided_eps)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(0, 3, 1, 2).to(self.generator.Conv.weight.dtype) / 127.5 - 1.0
+        # Cast first and last: TensorRT takes uint8 network inputs and outputs only through a Cast.
+        x = image.to(self.generator.Conv.weight.dtype).permute(0, 3, 1, 2) / 127.5 - 1.0
         if self.rgb:
             x = x.flip(1)
         y = self.forward_normalized(x)
         if self.rgb:
             y = y.flip(1)
         y = ((y.clamp(-1.0, 1.0) + 1.0) * 127.5).round()
-        return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        return y.permute(0, 2, 3, 1).contiguous().to(torch.uint8)
 
 
 def tf_name_to_parameter(name: str) -> str | None:
