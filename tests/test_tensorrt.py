@@ -100,38 +100,46 @@ def test_built_engines_match_onnxruntime(dctnet_store, monkeypatch):
     assert np.abs(got["stylized"].astype(int) - expected["stylized"]).max() <= 2
 
 
-def _uint8_io_breaks(model) -> list[str]:
-    """Where a graph breaks TensorRT's rule that uint8 network inputs and outputs pass through a Cast."""
-    from onnx import TensorProto
-
-    graph = model.graph
-    producer = {out: node for node in graph.node for out in node.output}
-    breaks = []
-    for value in graph.input:
-        if value.type.tensor_type.elem_type == TensorProto.UINT8:
-            for node in graph.node:
-                if value.name in node.input and node.op_type != "Cast":
-                    breaks.append(f"input {value.name} read by {node.op_type}")
-    for value in graph.output:
-        if value.type.tensor_type.elem_type == TensorProto.UINT8 and producer[value.name].op_type != "Cast":
-            breaks.append(f"output {value.name} made by {producer[value.name].op_type}")
-    return breaks
-
-
 def test_every_graph_trt_build_reads_takes_and_gives_uint8_through_a_cast(
-    dctnet_store, photo2cartoon_store, monkeypatch
+    dctnet_store, photo2cartoon_store, monkeypatch, tmp_path
 ):
-    import onnx
-
     from streamer.engines.store import read_manifest
     from streamer.engines.toon import BACKGROUND_PARAMS, HEAD_PARAMS, build_toon_model
+    from trt_build.build import uint8_io_problem
 
-    graphs = {"toon head": build_toon_model(HEAD_PARAMS), "toon background": build_toon_model(BACKGROUND_PARAMS)}
+    graphs = {}
+    for role, params in (("head", HEAD_PARAMS), ("background", BACKGROUND_PARAMS)):
+        graphs[f"toon {role}"] = tmp_path / f"toon_{role}.onnx"
+        graphs[f"toon {role}"].write_bytes(build_toon_model(params).SerializeToString())
     for store, style in ((dctnet_store, DCTNET_FIXTURE_STYLE), (photo2cartoon_store, "photo2cartoon")):
         monkeypatch.setenv("STREAMER_HOME", str(store / "home"))
         manifest = read_manifest(style)
         for role in ("head", "background"):
             if manifest.path(role):
-                graphs[f"{style} {role}"] = onnx.load(str(manifest.path(role)))
+                graphs[f"{style} {role}"] = manifest.path(role)
     assert {"anime head", "anime background", "photo2cartoon head"} <= set(graphs)
-    assert {name: _uint8_io_breaks(model) for name, model in graphs.items() if _uint8_io_breaks(model)} == {}
+    assert {name: uint8_io_problem(path) for name, path in graphs.items()} == dict.fromkeys(graphs)
+
+
+def test_trt_build_refuses_a_graph_tensorrt_would_reject_in_one_line(dctnet_store, tmp_path, monkeypatch):
+    """A stored graph that reads its uint8 input with anything but a Cast is refused before building."""
+    import os
+    import shutil
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from streamer.engines.store import read_manifest
+
+    shutil.copytree(dctnet_store / "home", tmp_path / "home")
+    monkeypatch.setenv("STREAMER_HOME", str(tmp_path / "home"))
+    nodes = [
+        helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Transpose", ["nchw"], ["stylized"], perm=[0, 2, 3, 1]),
+    ]
+    io = [helper.make_tensor_value_info(n, TensorProto.UINT8, ["N", 288, 288, 3]) for n in ("image", "stylized")]
+    head = read_manifest(DCTNET_FIXTURE_STYLE).path("head")
+    onnx.save(helper.make_model(helper.make_graph(nodes, "old", io[:1], io[1:])), str(head))
+    result = _trt_build(DCTNET_FIXTURE_STYLE, env=dict(os.environ))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "read by Transpose, not by a Cast" in result.stderr and "import the style again" in result.stderr

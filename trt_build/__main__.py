@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from streamer.errors import InvalidInputError, StreamerError
+from streamer.errors import InvalidInputError, ModelError, StreamerError
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -75,9 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from streamer.engines.backends.tensorrt import current_environment
         from streamer.engines.registry import tensorrt_engine_path
+        from trt_build.build import uint8_io_problem
 
         with tempfile.TemporaryDirectory() as tmp:
             todo = targets(args, Path(tmp))
+            for target in todo:
+                problem = uint8_io_problem(target.onnx)
+                if problem:
+                    raise ModelError(
+                        f"{target.onnx.name} cannot be built: {problem}; import the style again to re-export it"
+                    )
             current_environment()  # one clear line when TensorRT or the GPU is missing
             from trt_build.build import build_engine
 

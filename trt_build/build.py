@@ -33,6 +33,29 @@ class Target:
     shapes: dict[str, list[Shape]]  # input name -> [min, opt, max]
 
 
+def uint8_io_problem(onnx_path: Path) -> str | None:
+    """Why TensorRT would refuse this graph's uint8 input or output (None: it would not).
+
+    TensorRT takes uint8 network inputs and outputs only through a Cast; every graph the styles
+    store is exported that way (checked here, without TensorRT, before a build starts).
+    """
+    import onnx
+    from onnx import TensorProto
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    for value in graph.input:
+        if value.type.tensor_type.elem_type == TensorProto.UINT8:
+            readers = [n.op_type for n in graph.node if value.name in n.input and n.op_type != "Cast"]
+            if readers:
+                return f"its uint8 input {value.name!r} is read by {readers[0]}, not by a Cast"
+    for value in graph.output:
+        made_by = producer.get(value.name)
+        if value.type.tensor_type.elem_type == TensorProto.UINT8 and made_by is not None and made_by.op_type != "Cast":
+            return f"its uint8 output {value.name!r} is made by {made_by.op_type}, not by a Cast"
+    return None
+
+
 def _progress_monitor(trt, out):
     class Progress(trt.IProgressMonitor):
         def __init__(self) -> None:
