@@ -74,3 +74,39 @@ def test_background_size_keeps_aspect_and_never_upscales():
     assert background_size(1280, 720, short_side=360) == (640, 360)
     assert background_size(640, 480, short_side=720) == (640, 480)
     assert background_size(642, 488, scale=0.5) == (321, 244)
+
+
+def test_head_masks_asked_for_from_two_threads_at_once_match_the_serial_ones():
+    """The file pipeline stylizes two frames at once; photo2cartoon's segmentation must not mix them."""
+    import threading
+
+    import cv2
+
+    from streamer.capture.synthetic import Motion, SyntheticSource
+    from streamer.compose.segmentation import HeadSegmenter
+
+    source = SyntheticSource([Motion((320, 240), scale=1.2, sway=(40, 15), period=1.0)], duration=1.0)
+    crops = [cv2.resize(source.render(i)[40:440, 120:520], (256, 256)) for i in range(0, 30, 3)]
+    crops += [np.full((256, 256, 3), v, np.uint8) for v in (0, 128, 255)]
+    segmenter = HeadSegmenter()
+    serial = [segmenter.masks(crop[None])[0] for crop in crops]
+    wrong: list[str] = []
+
+    def work(indices: list[int]) -> None:
+        for _ in range(3):
+            for i in indices:
+                try:
+                    mask = segmenter.masks(crops[i][None])[0]
+                except Exception as exc:  # MediaPipe's graph reports interleaved calls as errors
+                    wrong.append(f"crop {i}: {exc}")
+                    continue
+                if not np.isfinite(mask).all() or np.abs(mask - serial[i]).max() > 1e-3:
+                    wrong.append(f"crop {i}: another mask")
+
+    threads = [threading.Thread(target=work, args=(list(range(k, len(crops), 2)),)) for k in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    segmenter.close()
+    assert wrong == []

@@ -6,14 +6,21 @@ crop's background before the network, and that limits the pasted cartoon to the 
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
 
 class HeadSegmenter:
-    """`masks(crops)`: uint8 [N,S,S,3] BGR -> float32 [N,S,S] person probability in [0, 1]."""
+    """`masks(crops)`: uint8 [N,S,S,3] BGR -> float32 [N,S,S] person probability in [0, 1].
+
+    Safe to call from several threads (the file pipeline stylizes two frames at once): MediaPipe's
+    graph is not, so calls take turns.
+    """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         from streamer.tracking.landmarks import load_mediapipe, quiet_native_stderr
 
         mp = load_mediapipe()
@@ -24,7 +31,9 @@ class HeadSegmenter:
     def masks(self, crops: np.ndarray) -> np.ndarray:
         out = np.empty(crops.shape[:3], np.float32)
         for i, crop in enumerate(crops):
-            out[i] = self._model.process(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)).segmentation_mask
+            rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+            with self._lock:
+                out[i] = self._model.process(rgb).segmentation_mask
         return out
 
     def close(self) -> None:
