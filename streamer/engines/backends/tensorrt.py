@@ -13,6 +13,7 @@ wherever `tensorrt` imports and a GPU is present.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -101,20 +102,32 @@ class TensorRTRunner(Runner):
             raise ModelError(f"{Path(engine_path).name} has tensors {names}, expected image and stylized")
         self._context = self._engine.create_execution_context()
         self.device = torch.device("cuda")
+        # One execution context runs one inference at a time: callers on other threads or streams
+        # take turns, and each waits for the previous run to finish on the GPU.
+        self._lock = threading.Lock()
+        self._done = None
 
     def infer_tensor(self, image, stream=None):
         """uint8 [N,H,W,3] CUDA tensor -> stylized CUDA tensor, enqueued on `stream`."""
         torch = self._torch
         stream = stream or torch.cuda.current_stream()
         image = image.contiguous()
-        self._context.set_input_shape("image", tuple(image.shape))
-        out = torch.empty(tuple(self._context.get_tensor_shape("stylized")), dtype=torch.uint8, device=self.device)
-        self._context.set_tensor_address("image", image.data_ptr())
-        self._context.set_tensor_address("stylized", out.data_ptr())
         # The input must be ready on this stream, and stay alive until the engine has read it.
         stream.wait_stream(torch.cuda.current_stream())
-        if not self._context.execute_async_v3(stream.cuda_stream):
-            raise ModelError("TensorRT failed to run the engine")
+        with self._lock:
+            if self._done is not None:
+                stream.wait_event(self._done)
+            self._context.set_input_shape("image", tuple(image.shape))
+            with torch.cuda.stream(stream):
+                out = torch.empty(
+                    tuple(self._context.get_tensor_shape("stylized")), dtype=torch.uint8, device=self.device
+                )
+            self._context.set_tensor_address("image", image.data_ptr())
+            self._context.set_tensor_address("stylized", out.data_ptr())
+            if not self._context.execute_async_v3(stream.cuda_stream):
+                raise ModelError("TensorRT failed to run the engine")
+            self._done = torch.cuda.Event()
+            self._done.record(stream)
         image.record_stream(stream)
         return out
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from streamer.engines.runner import Runner, TensorSpec
@@ -21,7 +23,8 @@ class TorchRunner(Runner):
     """Runs an image module. `precision` is fp32 or fp16 (fp16 on CUDA only).
 
     With `cuda_graphs`, each new input shape is captured once and replayed afterwards, which removes
-    the per-layer launch cost for a fixed head batch and background size.
+    the per-layer launch cost for a fixed head batch and background size. A graph's input and
+    output buffers are shared, so replays from several threads (or streams) take turns.
     """
 
     backend = "torch"
@@ -54,6 +57,8 @@ class TorchRunner(Runner):
             self.module = self.module.to(memory_format=torch.channels_last)
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self._graphs: dict[tuple[int, ...], tuple] = {}
+        self._graph_lock = threading.Lock()
+        self._graph_done = None  # CUDA event: the last replay's output has been copied out
 
     def infer_tensor(self, image, stream=None):
         """uint8 [N,H,W,3] tensor on this runner's device -> stylized tensor, on `stream` if given."""
@@ -70,6 +75,22 @@ class TorchRunner(Runner):
             return self.module(image)
         import torch
 
+        with self._graph_lock:
+            stream = torch.cuda.current_stream()
+            if self._graph_done is not None:  # another stream may still be using the shared buffers
+                stream.wait_event(self._graph_done)
+            graph, static_in, static_out = self._graph_for(image)
+            static_in.copy_(image)
+            graph.replay()
+            out = static_out.clone()
+            self._graph_done = torch.cuda.Event()
+            self._graph_done.record(stream)
+        return out
+
+    def _graph_for(self, image):
+        """The captured graph for `image`'s shape (capturing it the first time) and its buffers."""
+        import torch
+
         key = tuple(image.shape)
         if key not in self._graphs:
             static_in = image.clone()
@@ -80,13 +101,11 @@ class TorchRunner(Runner):
                     self.module(static_in)
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            # thread_local: the file pipeline's other worker keeps launching work meanwhile.
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 static_out = self.module(static_in)
             self._graphs[key] = (graph, static_in, static_out)
-        graph, static_in, static_out = self._graphs[key]
-        static_in.copy_(image)
-        graph.replay()
-        return static_out.clone()
+        return self._graphs[key]
 
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
