@@ -56,8 +56,7 @@ class TorchFrameStylizer:
     """Stylizes whole frames on `device` with runners that take tensors (`infer_tensor(image, stream)`).
 
     `background_hw(h, w)` gives the size to stylize the background at; `multiple` pads it for the
-    network. With `two_streams` off, everything runs on one stream (for comparison). Records the
-    last frame's milliseconds in `timings`.
+    network. With `two_streams` off, everything runs on one stream (for comparison).
     """
 
     def __init__(
@@ -80,7 +79,6 @@ class TorchFrameStylizer:
         cuda = self.device.type == "cuda"
         self.stream_a = torch.cuda.Stream(self.device) if cuda else None
         self.stream_b = (torch.cuda.Stream(self.device) if two_streams else self.stream_a) if cuda else None
-        self.timings: dict[str, float] = {}
 
     def _on(self, stream):
         return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
@@ -106,7 +104,6 @@ class TorchFrameStylizer:
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, matrices: list[np.ndarray]) -> np.ndarray:
         """uint8 HxWx3 BGR frame and each face's frame->crop matrix -> the stylized frame."""
-        t0 = time.perf_counter()
         host = torch.from_numpy(image)
         if self.device.type == "cuda":
             host = host.pin_memory()
@@ -128,9 +125,7 @@ class TorchFrameStylizer:
             alpha = warp(self.mask.expand(len(matrices), -1, size, size), matrices, (h, w), border="zeros")
             for i in range(len(matrices)):
                 canvas = canvas + alpha[i : i + 1] * (back[i : i + 1] - canvas)
-        out = canvas.clamp(0, 255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
-        self.timings = {"frame": (time.perf_counter() - t0) * 1000.0}
-        return out
+        return canvas.clamp(0, 255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
 
 
 class GpuFrameStylizer:
@@ -163,8 +158,9 @@ class GpuFrameStylizer:
     def __call__(self, frame, faces) -> np.ndarray:
         from streamer.pipeline.stylizer import head_matrices
 
+        t0 = time.perf_counter()
         out = self._gpu(frame.image, head_matrices(faces, self.engine.layout.template))
-        frame.stage_ms["stylize (gpu)"] = self._gpu.timings["frame"]
+        frame.stage_ms["stylize (gpu)"] = (time.perf_counter() - t0) * 1000.0
         return out
 
     def close(self) -> None:
