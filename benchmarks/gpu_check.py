@@ -111,10 +111,14 @@ def sweep(device: str, frames: int, sizes, face_counts) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --quick: a smoke test)")
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="small frames and few of them (a smoke test)")
     args = parser.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        build = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        print(f"gpu_check: error: torch {torch.__version__} ({build}) sees no CUDA GPU", file=sys.stderr)
+        return 2
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "CPU"
     print(f"# gpu check on {name}, torch {torch.__version__}\n")
     failures = conformance(args.device)
