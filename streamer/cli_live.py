@@ -69,18 +69,18 @@ def run(args: argparse.Namespace) -> int:
     )
     summary = pipeline.run()
     latencies = sorted(summary.latencies_ms)
-    p99 = latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan")
+    p99 = f"{latencies[int(0.99 * (len(latencies) - 1))]:.0f} ms" if latencies else "- (no frame written)"
     print(
-        f"live: {summary.frames_in} frames in, {summary.frames_out} out, {summary.dropped} dropped; "
-        f"latency p99 {p99:.0f} ms"
+        f"live: {summary.frames_in} frames in, {summary.frames_out} out, {summary.dropped} dropped; latency p99 {p99}"
     )
     return 0
 
 
 def _print_stats(record: dict) -> None:
+    p50, p99 = ("-" if record[k] is None else record[k] for k in ("latency_ms_p50", "latency_ms_p99"))
     print(
         f"t {record['t']:6.1f} s  in {record['fps_in']:3d} fps  out {record['fps_out']:3d} fps  "
-        f"p50 {record['latency_ms_p50']} ms  p99 {record['latency_ms_p99']} ms  level {record['level']}  "
+        f"p50 {p50} ms  p99 {p99} ms  level {record['level']}  "
         f"faces {record['faces']}  dropped {record['dropped']}",
         file=sys.stderr,
         flush=True,
