@@ -8,9 +8,16 @@ STAMP := $(VENV)/.installed
 
 env: $(STAMP)
 
+# torch first, from PyTorch's CPU index (PyPI's Linux torch is the multi-GB CUDA build); for the GPU
+# path use e.g. `make env TORCH_INDEX=https://download.pytorch.org/whl/cu128`. Without that index
+# (offline mirrors), torch comes from the default index as pinned in constraints.txt.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --timeout 10 --retries 1 --index-url $(TORCH_INDEX) \
+		"$$(grep '^torch==' constraints.txt)" || echo "torch: $(TORCH_INDEX) not reachable, using the default index"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,convert,tflite,live,web]'
 	touch $(STAMP)
 
