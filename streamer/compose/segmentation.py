@@ -20,9 +20,9 @@ class HeadSegmenter:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         from streamer.tracking.landmarks import load_mediapipe, quiet_native_stderr
 
+        self._lock = threading.Lock()
         mp = load_mediapipe()
         with quiet_native_stderr():
             self._model = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
