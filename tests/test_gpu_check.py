@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 
@@ -30,7 +30,7 @@ def test_gpu_check_runs_quickly_on_the_cpu():
     assert "conformance dctnet cpu fp32" in result.stdout and "| 320x176 | 4 | fp32 | 2 |" in result.stdout
 
 
-@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA GPU is present")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
 def test_without_a_gpu_it_says_so_in_one_line_instead_of_sweeping_on_the_cpu():
     result = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "sees no CUDA GPU" in result.stderr
