@@ -105,7 +105,7 @@ class TensorRTRunner(Runner):
         # One execution context runs one inference at a time: callers on other threads or streams
         # take turns, and each waits for the previous run to finish on the GPU.
         self._lock = threading.Lock()
-        self._done = None
+        self._done = torch.cuda.Event()  # waiting on it before its first record is a no-op
 
     def infer_tensor(self, image, stream=None):
         """uint8 [N,H,W,3] CUDA tensor -> stylized CUDA tensor, enqueued on `stream`."""
@@ -115,8 +115,7 @@ class TensorRTRunner(Runner):
         # The input must be ready on this stream, and stay alive until the engine has read it.
         stream.wait_stream(torch.cuda.current_stream())
         with self._lock:
-            if self._done is not None:
-                stream.wait_event(self._done)
+            stream.wait_event(self._done)
             self._context.set_input_shape("image", tuple(image.shape))
             with torch.cuda.stream(stream):
                 out = torch.empty(
@@ -126,7 +125,6 @@ class TensorRTRunner(Runner):
             self._context.set_tensor_address("stylized", out.data_ptr())
             if not self._context.execute_async_v3(stream.cuda_stream):
                 raise ModelError("TensorRT failed to run the engine")
-            self._done = torch.cuda.Event()
             self._done.record(stream)
         image.record_stream(stream)
         return out

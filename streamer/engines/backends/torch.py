@@ -58,7 +58,8 @@ class TorchRunner(Runner):
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self._graphs: dict[tuple[int, ...], tuple] = {}
         self._graph_lock = threading.Lock()
-        self._graph_done = None  # CUDA event: the last replay's output has been copied out
+        # Recorded after each replay's output is copied out; waiting on it before any record is a no-op.
+        self._graph_done = torch.cuda.Event() if self.cuda_graphs else None
 
     def infer_tensor(self, image, stream=None):
         """uint8 [N,H,W,3] tensor on this runner's device -> stylized tensor, on `stream` if given."""
@@ -77,13 +78,11 @@ class TorchRunner(Runner):
 
         with self._graph_lock:
             stream = torch.cuda.current_stream()
-            if self._graph_done is not None:  # another stream may still be using the shared buffers
-                stream.wait_event(self._graph_done)
+            stream.wait_event(self._graph_done)  # another stream may still be using the shared buffers
             graph, static_in, static_out = self._graph_for(image)
             static_in.copy_(image)
             graph.replay()
             out = static_out.clone()
-            self._graph_done = torch.cuda.Event()
             self._graph_done.record(stream)
         return out
 
