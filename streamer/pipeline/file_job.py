@@ -31,7 +31,7 @@ from streamer.errors import InvalidInputError, OutputError
 from streamer.frame import Frame, StageClock
 from streamer.pipeline.links import END, LinkClosed, LosslessLink
 from streamer.pipeline.stats import StageStats
-from streamer.pipeline.stylizer import FrameStylizer
+from streamer.pipeline.stylizer import FrameStylizer, open_frame_stylizer
 from streamer.sinks.file import CONTAINERS, AudioPlan, FileSink, check_output_path
 from streamer.sinks.image import write_image
 from streamer.tracking.tracker import FaceTracker, TrackerOptions
@@ -108,14 +108,9 @@ def _open_stages(options: StylizeOptions) -> tuple[FaceTracker, FrameStylizer]:
         background_style=options.background_style,
     )
     tracker = FaceTracker(TrackerOptions(max_faces=options.max_faces, detect_every=options.detect_every))
-    if engine.stylizes_background:  # on a GPU: one upload, two streams, one download per frame
-        from streamer.pipeline import gpu
-
-        if gpu.GpuFrameStylizer.supports(engine):
-            return tracker, gpu.GpuFrameStylizer(engine, options.background_scale, options.background_short_side)
     # Files run whole frames side by side (see FRAMES_IN_FLIGHT), so heads and background of one
-    # frame need not also run in parallel.
-    stylizer = FrameStylizer(engine, options.background_scale, options.background_short_side, parallel=False)
+    # frame need not also run in parallel on the CPU.
+    stylizer = open_frame_stylizer(engine, options.background_scale, options.background_short_side, parallel=False)
     return tracker, stylizer
 
 

@@ -32,7 +32,7 @@ from streamer.capture.live import Reconnecting
 from streamer.frame import Frame, StageClock
 from streamer.pipeline.links import END, DropLink
 from streamer.pipeline.scheduler import LatencyScheduler, SchedulerOptions
-from streamer.pipeline.stylizer import FrameStylizer
+from streamer.pipeline.stylizer import FrameStylizer, open_frame_stylizer
 from streamer.sinks.live import Sink, SinkWorker
 
 STATS_KEYS = ("t", "fps_in", "fps_out", "latency_ms_p50", "latency_ms_p99", "dropped", "level", "faces", "stage_ms")
@@ -209,7 +209,7 @@ class LivePipeline:
 
         options = self.options
         engine = self._open_engine(self.controls.style)
-        stylizer = FrameStylizer(engine, background_short_side=options.background_short_side, parallel=True)
+        stylizer = open_frame_stylizer(engine, background_short_side=options.background_short_side)
         tracker = (
             self._tracker_factory or (lambda: FaceTracker(TrackerOptions(options.max_faces, options.detect_every)))
         )()
@@ -245,7 +245,7 @@ class LivePipeline:
                     stylizer.close()
                     engine.close()
                     engine = new
-                    stylizer = FrameStylizer(engine, background_short_side=options.background_short_side)
+                    stylizer = open_frame_stylizer(engine, background_short_side=options.background_short_side)
                     self.status(f"style: {engine.style}")
                 if workers and all(w.failed for w in workers):
                     self.status("every output failed; stopping")

@@ -12,6 +12,7 @@ captured; the latency scheduler picks which.
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -105,6 +106,8 @@ class FrameStylizer:
         if background == "stylize":
             result = pending.result() if pending else self._background(frame.image, background_factor)
             canvas, frame.stage_ms["background"] = result
+            if self._pool is not None:  # live: a switch to "async" then starts without making one in place
+                self._latest = canvas.copy()
         elif background == "async":
             canvas = self._async_background(frame, background_factor, refresh)
         else:
@@ -119,3 +122,19 @@ class FrameStylizer:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+
+
+def open_frame_stylizer(
+    engine: StyleEngine,
+    background_scale: float | None = None,
+    background_short_side: int | None = None,
+    parallel: bool = True,
+):
+    """The GPU path (one upload, two CUDA streams, one download) where the engine's runners take
+    CUDA tensors, else `FrameStylizer` (`parallel`: heads and background side by side)."""
+    if "torch" in sys.modules:  # runners on a GPU have imported it; otherwise none can be there
+        from streamer.pipeline import gpu
+
+        if gpu.GpuFrameStylizer.supports(engine):
+            return gpu.GpuFrameStylizer(engine, background_scale, background_short_side)
+    return FrameStylizer(engine, background_scale, background_short_side, parallel=parallel)
