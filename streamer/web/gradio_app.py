@@ -24,10 +24,10 @@ class FrameProcessor:
 
     def __init__(self, style: str, static: bool = False) -> None:
         from streamer.engines import open_engine
-        from streamer.pipeline.stylizer import FrameStylizer
+        from streamer.pipeline.stylizer import open_frame_stylizer
 
         self.engine = open_engine(style, threads=2)
-        self.stylizer = FrameStylizer(self.engine)
+        self.stylizer = open_frame_stylizer(self.engine)  # the GPU path where there is one
         self.static = static
         self.tracker = None if static else self._new_tracker()
         self.lock = threading.Lock()
