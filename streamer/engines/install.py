@@ -84,14 +84,21 @@ def _store_network(module, role: str, folder: Path, spec) -> dict[str, str]:
     return files
 
 
+# A convolution with fewer input or output channels than this reads or writes colours (3 channels).
+COLOUR_CHANNELS_BELOW = 8
+
+
 def quantize_int8(source: Path, target: Path, size: int) -> None:
     """Static int8 quantization of the convolutions (QDQ), calibrated on sample photos.
 
-    On a CPU with AVX-512 VNNI this halves the DCT-Net U-Net's time; see BENCHMARKS.md for its
-    measured speed and difference from fp32.
+    The convolutions that read or write the picture's three colour channels stay in float: int8
+    kernels are slow with so few channels, and those layers set the colours. On a CPU with AVX-512
+    VNNI this halves the DCT-Net U-Net's time; see BENCHMARKS.md for its measured speed and
+    difference from fp32.
     """
     import tempfile
 
+    import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
     from skimage import data
@@ -111,6 +118,13 @@ def quantize_int8(source: Path, target: Path, size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        graph = onnx.load(str(prepared)).graph
+        weights = {w.name: w.dims for w in graph.initializer}  # Conv weights: [out, in, kh, kw]
+        colour_convs = [
+            n.name
+            for n in graph.node
+            if n.op_type == "Conv" and n.input[1] in weights and min(weights[n.input[1]][:2]) < COLOUR_CHANNELS_BELOW
+        ]
         quantize_static(
             str(prepared),
             str(target),
@@ -119,6 +133,7 @@ def quantize_int8(source: Path, target: Path, size: int) -> None:
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=["Conv"],
+            nodes_to_exclude=colour_convs,
         )
 
 
