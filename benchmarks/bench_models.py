@@ -3,8 +3,10 @@
     python benchmarks/bench_models.py [--repeat 10]
 
 Networks: the DCT-Net-family U-Net at 288x288 (head) and 480x368 (a 640x480 frame's background),
-fp32 and int8, with 1 and 2 threads; photo2cartoon at 256x256, fp32 and (not offered by the
-product) int8; then how far int8 moves each head network's output from fp32 on a real photo.
+fp32 and int8, with 1 and 2 threads, and the earlier int8 recipe (colour convolutions quantized
+too) with 2; photo2cartoon at 256x256, fp32 and (not offered by the product) int8; then how far each
+int8 graph moves the head network's output from fp32 on a real photo. Each network's variants run
+in interleaved rounds (`--repeat` of them); the figures are medians.
 The U-Net uses the reference weights in $STREAMER_MODELS_DIR (default ../shared/models) when
 present (its speed does not depend on the weights), else random ones; photo2cartoon has random
 weights (same cost as trained ones).
@@ -27,16 +29,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 MODELS_DIR = Path(os.environ.get("STREAMER_MODELS_DIR", REPO.parent / "shared" / "models"))
 MEDIA_DIR = Path(os.environ.get("STREAMER_MEDIA_DIR", REPO.parent / "shared" / "media"))
-
-
-def _median_ms(run, repeat: int) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
 
 
 def _import_styles(folder: Path) -> str:
@@ -69,53 +61,82 @@ def _import_styles(folder: Path) -> str:
 P2C = "photo2cartoon (random weights)"
 
 
-def _int8_pairs(unet: str, p2c_int8: Path) -> list[tuple[str, Path, Path, int]]:
-    """(name, fp32 graph, int8 graph, head size) for each family. photo2cartoon's int8 graph is
-    made here with the same quantizer: the product does not offer it (see BENCHMARKS.md)."""
+# The earlier int8 recipe, for comparison: every convolution quantized, the colour ones too.
+ALL_CONVS = "int8 (all convolutions)"
+
+
+def _graphs(unet: str, folder: Path) -> list[tuple[str, int, dict[str, Path]]]:
+    """(network, head size, {precision: graph}) for each family. photo2cartoon's int8 graph and the
+    U-Net's all-convolutions one are made here with the product's quantizer; the product offers
+    neither (see BENCHMARKS.md)."""
+    from streamer.engines.install import quantize_int8
     from streamer.engines.store import read_manifest
 
     wb, p2c = read_manifest("whitebox"), read_manifest("photo2cartoon")
-    return [(unet, wb.path("head"), wb.path("head_int8"), 288), (P2C, p2c.path("head"), p2c_int8, 256)]
+    wb_all, p2c_int8 = folder / "whitebox_int8_all.onnx", folder / "photo2cartoon_int8.onnx"
+    quantize_int8(wb.path("head"), wb_all, 288, float_colour_convs=False)
+    quantize_int8(p2c.path("head"), p2c_int8, 256)
+    return [
+        (unet, 288, {"fp32": wb.path("head"), "int8": wb.path("head_int8"), ALL_CONVS: wb_all}),
+        (P2C, 256, {"fp32": p2c.path("head"), "int8": p2c_int8}),
+    ]
 
 
-def networks(repeat: int, unet: str, p2c_int8: Path) -> None:
+def networks(repeat: int, graphs) -> None:
     from streamer.engines.backends.onnxruntime import OnnxRuntimeRunner
 
     rng = np.random.default_rng(0)
-    rows = []
-    (_, wb_fp32, wb_int8, _), (_, p2c_fp32, _, _) = _int8_pairs(unet, p2c_int8)
+    (unet, _, unet_graphs), (p2c, _, p2c_graphs) = graphs
     cases = [
-        (unet, "head", wb_fp32, wb_int8, (1, 288, 288, 3)),
-        (unet, "background", wb_fp32, wb_int8, (1, 368, 480, 3)),
-        (P2C, "head", p2c_fp32, p2c_int8, (1, 256, 256, 3)),
+        (unet, "head", unet_graphs, (1, 288, 288, 3)),
+        (unet, "background", unet_graphs, (1, 368, 480, 3)),
+        (p2c, "head", p2c_graphs, (1, 256, 256, 3)),
     ]
-    for name, what, fp32, int8, shape in cases:
-        image = rng.integers(0, 255, shape, dtype=np.uint8)
-        for precision, path in (("fp32", fp32), ("int8", int8)):
-            if path is None:
-                continue
-            for threads in (1, 2):
-                with OnnxRuntimeRunner(path, threads=threads) as runner:
-                    ms = _median_ms(lambda r=runner, x=image: r.infer({"image": x}), repeat)
-                rows.append(f"| {name} | {what} {shape[2]}x{shape[1]} | {precision} | {threads} | {ms:.1f} |")
-                print(rows[-1], flush=True)
+    for name, what, variants, shape in cases:
+        feed = {"image": rng.integers(0, 255, shape, dtype=np.uint8)}
+        runners = {
+            (precision, threads): OnnxRuntimeRunner(path, threads=threads)
+            for precision, path in variants.items()
+            for threads in ((1, 2) if precision != ALL_CONVS else (2,))
+        }
+        # Interleaved: every variant runs once per round, so a slower spell of this shared machine
+        # weighs on all of them alike.
+        times: dict[tuple[str, int], list[float]] = {key: [] for key in runners}
+        for runner in runners.values():
+            runner.infer(feed)  # warm-up
+        for _ in range(repeat):
+            for key, runner in runners.items():
+                t0 = time.perf_counter()
+                runner.infer(feed)
+                times[key].append(time.perf_counter() - t0)
+        for (precision, threads), runner in runners.items():
+            ms = statistics.median(times[precision, threads]) * 1000
+            print(f"| {name} | {what} {shape[2]}x{shape[1]} | {precision} | {threads} | {ms:.1f} |", flush=True)
+            runner.close()
 
 
-def int8_difference(unet: str, p2c_int8: Path) -> None:
-    """int8 against fp32 on the astronaut photo, in grey levels: mean, 99th percentile, maximum."""
+def int8_difference(graphs) -> None:
+    """Each int8 graph against fp32 on the astronaut photo, in grey levels: mean, 99th percentile,
+    maximum."""
     import cv2
     from skimage import data
 
     from streamer.engines.backends.onnxruntime import OnnxRuntimeRunner
 
-    for name, fp32, int8, size in _int8_pairs(unet, p2c_int8):
+    for name, size, variants in graphs:
         photo = cv2.resize(np.ascontiguousarray(data.astronaut()[:, :, ::-1]), (size, size))[None]
-        outputs = []
-        for path in (fp32, int8):
+        outputs = {}
+        for precision, path in variants.items():
             with OnnxRuntimeRunner(path, threads=2) as runner:
-                outputs.append(runner.infer({"image": photo})["stylized"].astype(int))
-        diff = np.abs(outputs[1] - outputs[0])
-        print(f"| {name} | {diff.mean():.1f} | {np.percentile(diff, 99):.0f} | {diff.max()} |", flush=True)
+                outputs[precision] = runner.infer({"image": photo})["stylized"].astype(int)
+        for precision, output in outputs.items():
+            if precision == "fp32":
+                continue
+            diff = np.abs(output - outputs["fp32"])
+            print(
+                f"| {name} | {precision} | {diff.mean():.2f} | {np.percentile(diff, 99):.0f} | {diff.max()} |",
+                flush=True,
+            )
 
 
 def pipeline(folder: Path) -> None:
@@ -146,18 +167,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         os.environ["STREAMER_HOME"] = str(folder / "home")
-        unet = _import_styles(folder)
-        from streamer.engines.install import quantize_int8
-        from streamer.engines.store import read_manifest
-
-        p2c_int8 = folder / "photo2cartoon_int8.onnx"
-        quantize_int8(read_manifest("photo2cartoon").path("head"), p2c_int8, 256)
+        graphs = _graphs(_import_styles(folder), folder)
         print(f"# learned styles, {os.cpu_count()} CPU cores, ONNX Runtime, medians of {args.repeat}\n")
         print("| network | input | precision | threads | ms |\n|---|---|---|---|---|")
-        networks(args.repeat, unet, p2c_int8)
+        networks(args.repeat, graphs)
         print("\nint8 against fp32 on the astronaut photo (grey levels)\n")
-        print("| network | mean | 99th percentile | max |\n|---|---|---|---|")
-        int8_difference(unet, p2c_int8)
+        print("| network | int8 graph | mean | 99th percentile | max |\n|---|---|---|---|---|")
+        int8_difference(graphs)
         print("\n| clip | styles | backend | fps | stage medians (ms) |\n|---|---|---|---|---|")
         pipeline(folder)
     return 0

@@ -88,11 +88,12 @@ def _store_network(module, role: str, folder: Path, spec) -> dict[str, str]:
 COLOUR_CHANNELS_BELOW = 8
 
 
-def quantize_int8(source: Path, target: Path, size: int) -> None:
+def quantize_int8(source: Path, target: Path, size: int, float_colour_convs: bool = True) -> None:
     """Static int8 quantization of the convolutions (QDQ), calibrated on sample photos.
 
     The convolutions that read or write the picture's three colour channels stay in float: int8
-    kernels are slow with so few channels, and those layers set the colours. On a CPU with AVX-512
+    kernels are slow with so few channels, and those layers set the colours (`float_colour_convs`
+    off quantizes them too, for comparison in the benchmarks). On a CPU with AVX-512
     VNNI this halves the DCT-Net U-Net's time; see BENCHMARKS.md for its measured speed and
     difference from fp32.
     """
@@ -123,7 +124,10 @@ def quantize_int8(source: Path, target: Path, size: int) -> None:
         colour_convs = [
             n.name
             for n in graph.node
-            if n.op_type == "Conv" and n.input[1] in weights and min(weights[n.input[1]][:2]) < COLOUR_CHANNELS_BELOW
+            if float_colour_convs
+            and n.op_type == "Conv"
+            and n.input[1] in weights
+            and min(weights[n.input[1]][:2]) < COLOUR_CHANNELS_BELOW
         ]
         quantize_static(
             str(prepared),
