@@ -88,7 +88,7 @@ def sweep(device: str, frames: int, sizes, face_counts) -> list[str]:
             )
             for faces in face_counts:
                 matrices = face_matrices(width, height, faces)
-                for streams, background in ((1, "stylize"), (2, "stylize"), (2, "async")):
+                for streams, mode in ((1, "stylize"), (2, "stylize"), (2, "async")):
                     stylizer = TorchFrameStylizer(
                         heads,
                         background,
@@ -99,13 +99,13 @@ def sweep(device: str, frames: int, sizes, face_counts) -> list[str]:
                         two_streams=streams == 2,
                     )
                     for i in range(3):  # warm-up, CUDA graph capture
-                        stylizer(image, matrices, background, refresh=i == 0)
+                        stylizer(image, matrices, mode, refresh=i == 0)
                     start = time.perf_counter()
                     for i in range(frames):
-                        stylizer(image, matrices, background, refresh=i % 3 == 0)
+                        stylizer(image, matrices, mode, refresh=i % 3 == 0)
                     ms = (time.perf_counter() - start) / frames * 1000  # async work spans frames: a mean
                     stylizer.close()
-                    label = "every frame" if background == "stylize" else "async, 1 in 3"
+                    label = "every frame" if mode == "stylize" else "async, 1 in 3"
                     rows.append(
                         f"| {width}x{height} | {faces} | {precision} | {streams} | {label} | {1000 / ms:.1f} "
                         f"| {ms:.2f} |"
