@@ -14,8 +14,10 @@ from .media_probe import probe
 
 
 def test_ctrl_c_leaves_a_valid_shorter_partial_file_and_no_output(tmp_path):
+    # Long enough that the run is still going when the signal comes: the output reaches the disk
+    # in 256 KiB writes, and a short clip can finish soon after the first one.
     clip = tmp_path / "long.mp4"
-    write_clip(clip, (f.image for f in moving_face(duration=12.0, size=(320, 240))))
+    write_clip(clip, (f.image for f in moving_face(duration=40.0, size=(320, 240))))
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamer", "stylize", str(clip), str(out), "--no-progress"],
@@ -29,6 +31,7 @@ def test_ctrl_c_leaves_a_valid_shorter_partial_file_and_no_output(tmp_path):
         if tmp and tmp[0].stat().st_size > 50_000:
             break
         time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_INTERRUPTED, err
