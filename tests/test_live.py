@@ -224,6 +224,44 @@ def test_strength_zero_gives_the_original_and_styles_switch_while_running(face_f
     assert engines == ["a", "b"] and "style: b" in summary.statuses and controls.style == "b"
 
 
+def test_every_face_count_is_warmed_up_before_frames_when_the_engine_captures_cuda_graphs(face_frames):
+    """CUDA graphs are captured once per input shape: the stream's first engine and a style switched
+    to while running have seen every head batch size up to max_faces before their first frame."""
+
+    class GraphRunner(SlowRunner):
+        cuda_graphs = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches: list[int] = []
+
+        def infer_impl(self, feed):
+            self.batches.append(len(feed["image"]))
+            return super().infer_impl(feed)
+
+    runners: dict[str, GraphRunner] = {}
+    batches_at_swap: list[int] = []
+
+    def engine(style):
+        runners[style] = GraphRunner()
+        return StyleEngine(style, runners[style], SlowRunner(), DCTNET_LAYOUT)
+
+    class Sink(CollectSink):
+        def write(self, frame):
+            if controls.style == "b" and not batches_at_swap and "b" in runners:
+                batches_at_swap.extend(runners["b"].batches)
+            super().write(frame)
+
+    controls = LiveControls("a", styles=["a", "b"])
+    options = LiveOptions(fps=30, max_faces=3)
+    source = lambda: PacedSource(30, 2.0, face_frames)  # noqa: E731
+    pipeline = LivePipeline(source, [Sink()], options, controls, open_engine=engine)
+    threading.Timer(0.8, controls.next_style).start()
+    pipeline.run()
+    assert runners["a"].batches[:3] == [1, 2, 3]
+    assert batches_at_swap[:3] == [1, 2, 3], "the new style was warmed up before it took over"
+
+
 def test_a_recording_is_valid_when_the_run_ends_early(face_frames, tmp_path):
     from streamer.sinks.live import RecordingSink
 

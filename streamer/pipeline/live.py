@@ -275,13 +275,19 @@ class LivePipeline:
                 self._emit_stats(self._clock() - start, self.summary.dropped)
         return self.summary
 
-    @staticmethod
-    def _warm_up(tracker, engine) -> None:
+    def _warm_up(self, tracker, engine) -> None:
         """Run the models once before the first frame, so it does not pay for their start-up."""
-        blank = np.zeros((240, 320, 3), np.uint8)
-        tracker.update(blank, 0.0)
-        engine.stylize_heads(np.zeros((1, engine.layout.size, engine.layout.size, 3), np.uint8))
-        engine.stylize_background(blank)
+        tracker.update(np.zeros((240, 320, 3), np.uint8), 0.0)
+        self._warm_up_engine(engine)
+
+    def _warm_up_engine(self, engine) -> None:
+        """Run `engine` once; with CUDA graphs (captured once per input shape), once per face count
+        up to `max_faces`, so no frame with a new number of faces pays for a capture."""
+        size = engine.layout.size
+        counts = self.options.max_faces if getattr(engine._heads, "cuda_graphs", False) else 1
+        for n in range(1, counts + 1):
+            engine.stylize_heads(np.zeros((n, size, size, 3), np.uint8))
+        engine.stylize_background(np.zeros((240, 320, 3), np.uint8))
 
     def _capture(self, incoming: DropLink) -> None:
         try:
@@ -294,11 +300,18 @@ class LivePipeline:
             incoming.close()
 
     def _switch_style(self, name: str, ready: list) -> None:
-        """Open the new style's engine off the main thread; the main loop swaps it in when ready."""
+        """Open and warm up the new style's engine off the main thread; the main loop swaps it in
+        when ready."""
 
         def load() -> None:
             try:
-                ready.append(self._open_engine(name))
+                engine = self._open_engine(name)
+                try:
+                    self._warm_up_engine(engine)
+                except Exception:
+                    engine.close()
+                    raise
+                ready.append(engine)
                 self.controls.style = name
             except Exception as exc:
                 self.status(f"style {name} not available: {exc}")
