@@ -82,6 +82,19 @@ def test_async_background_shows_the_newest_finished_one_without_waiting_for_the_
     stylizer.close()
 
 
+def test_only_a_background_made_for_the_frame_is_waited_for():
+    """On a GPU, compositing waits for stream B only when it made this frame's background."""
+    stylizer = _stylizer()
+    frame = torch.full((1, 3, 64, 96), 40.0)
+    assert stylizer._canvas(frame, "stylize", 1.0, False, {})[1]
+    assert not stylizer._canvas(frame, "original", 1.0, False, {})[1]
+    stylizer._latest = None
+    assert stylizer._canvas(frame, "async", 1.0, True, {})[1], "none yet: made now, waited for"
+    assert not stylizer._canvas(frame, "async", 1.0, True, {})[1], "the refresh runs on its own"
+    assert not stylizer._canvas(frame, "probe", 1.0, True, {})[1]
+    stylizer.close()
+
+
 def test_async_frames_do_not_wait_for_a_slow_background():
     stylizer = _stylizer(delay=0.3)
     stylizer(_flat(40), [], "async", refresh=False)  # the first background, made in place

@@ -183,21 +183,36 @@ class TorchFrameStylizer:
         frame.record_stream(self.stream_b)  # not reused by the allocator while B still reads it
         self._pending = _Queued(styled, span)
 
-    def _newest_background(self, frame: torch.Tensor, factor: float, refresh: bool, show: bool, spans: dict):
-        """The "async" and "probe" modes: the newest finished background (computed now only when
-        there is none of this size yet, and only if it is to be shown); `refresh` starts the next.
-        A background that finished since the last frame has its time put in `spans`."""
+    def _canvas(
+        self, frame: torch.Tensor, mode: str, factor: float, refresh: bool, spans: dict
+    ) -> tuple[torch.Tensor, bool]:
+        """The picture the heads go onto, and whether a background was made for it now (then
+        `spans["background"]` times it, and compositing waits for that work; it never waits for an
+        asynchronous background still being computed).
+
+        "async" and "probe": the newest finished background (made now only when there is none of
+        this size yet, and only if it is to be shown); `refresh` starts the next. A background
+        that finished since the last frame has its time put in `spans`.
+        """
+        if mode == "stylize":
+            with self._timed(spans, "background", self.stream_b):
+                # Kept as the newest: a switch to "async" then starts without making one in place.
+                self._latest = self._background(frame, factor)
+            return self._latest, True
+        if mode not in ("async", "probe"):
+            return frame, False
         if self._pending is not None and self._pending.done():
             self._latest, spans["background"] = self._pending.result()
             self._pending = None
-        if refresh and self._pending is None:
-            self._launch_background(frame, factor)
-        if not show:
-            return frame
-        if self._latest is None or self._latest.shape != frame.shape:
+        if mode == "async" and (self._latest is None or self._latest.shape != frame.shape):
             with self._timed(spans, "background", self.stream_b):
                 self._latest = self._background(frame, factor)
-        return self._latest
+            made_now = True
+        else:
+            made_now = False
+        if refresh and self._pending is None:
+            self._launch_background(frame, factor)
+        return (self._latest if mode == "async" else frame), made_now
 
     @torch.inference_mode()
     def __call__(
@@ -230,18 +245,11 @@ class TorchFrameStylizer:
         if matrices:
             with self._timed(spans, "heads", self.stream_a):
                 heads = self._heads(frame, matrices)
-        if background == "stylize":
-            with self._timed(spans, "background", self.stream_b):
-                # Kept as the newest: a switch to "async" then starts without making one in place.
-                canvas = self._latest = self._background(frame, background_factor)
-        elif background in ("async", "probe"):
-            show = background == "async"
-            canvas = self._newest_background(frame, background_factor, refresh, show, spans)
-        else:
-            canvas = frame
-        if current is not None:  # the join: compositing waits for both streams
+        canvas, made_now = self._canvas(frame, background, background_factor, refresh, spans)
+        if current is not None:  # the join: compositing waits for the heads and this frame's background
             current.wait_stream(self.stream_a)
-            current.wait_stream(self.stream_b)
+            if made_now:  # its end event, not the stream: a background launched after it runs on
+                current.wait_event(spans["background"].end)
         with self._timed(spans, "compose", current):
             if heads is not None:
                 h, w = frame.shape[-2:]
