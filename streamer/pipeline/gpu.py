@@ -194,25 +194,20 @@ class TorchFrameStylizer:
         this size yet, and only if it is to be shown); `refresh` starts the next. A background
         that finished since the last frame has its time put in `spans`.
         """
-        if mode == "stylize":
-            with self._timed(spans, "background", self.stream_b):
-                # Kept as the newest: a switch to "async" then starts without making one in place.
-                self._latest = self._background(frame, factor)
-            return self._latest, True
-        if mode not in ("async", "probe"):
+        if mode not in ("stylize", "async", "probe"):
             return frame, False
-        if self._pending is not None and self._pending.done():
+        asynchronous = mode != "stylize"
+        if asynchronous and self._pending is not None and self._pending.done():
             self._latest, spans["background"] = self._pending.result()
             self._pending = None
-        if mode == "async" and (self._latest is None or self._latest.shape != frame.shape):
+        stale = self._latest is None or self._latest.shape != frame.shape
+        made_now = mode == "stylize" or (mode == "async" and stale)
+        if made_now:  # kept as the newest: a switch to "async" then starts without making one
             with self._timed(spans, "background", self.stream_b):
                 self._latest = self._background(frame, factor)
-            made_now = True
-        else:
-            made_now = False
-        if refresh and self._pending is None:
+        if asynchronous and refresh and self._pending is None:
             self._launch_background(frame, factor)
-        return (self._latest if mode == "async" else frame), made_now
+        return (frame if mode == "probe" else self._latest), made_now
 
     @torch.inference_mode()
     def __call__(
