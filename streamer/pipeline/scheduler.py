@@ -18,14 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LEVEL_NAMES = (
-    "full",
-    "background refreshed asynchronously",
-    "background at lower resolution",
-    "heads only",
-    "passthrough",
-)
-MAX_LEVEL = len(LEVEL_NAMES) - 1
+from streamer.pipeline.quality import QualityLevel
+
+MAX_LEVEL = QualityLevel.PASSTHROUGH
 
 
 @dataclass
@@ -46,7 +41,7 @@ class LatencyScheduler:
 
     def __init__(self, options: SchedulerOptions) -> None:
         self.options = options
-        self.level = 0
+        self.level = QualityLevel.FULL
         self.ms: dict[str, float] = {}
         self._fitting = 0
         self.changes = 0
@@ -63,32 +58,32 @@ class LatencyScheduler:
                 value /= max(background_factor, 1e-3) ** 2
             self.ms[stage] = value if stage not in self.ms else (1 - a) * self.ms[stage] + a * value
 
-    def predict(self, level: int) -> float:
+    def predict(self, level: QualityLevel) -> float:
         """Predicted milliseconds from capture to output for a frame at `level` (inf: not viable)."""
         o = self.options
         track, heads = self.ms.get("track", 0.0), self.ms.get("heads", 0.0)
         compose, background = self.ms.get("compose", 0.0), self.ms.get("background", 0.0)
-        if level == 0:
+        if level == QualityLevel.FULL:
             return track + max(heads, background) + compose
-        if level in (1, 2):
-            refresh = background * (o.low_res_factor**2 if level == 2 else 1.0)
+        if level in (QualityLevel.ASYNC_BACKGROUND, QualityLevel.LOW_RES_BACKGROUND):
+            refresh = background * (o.low_res_factor**2 if level == QualityLevel.LOW_RES_BACKGROUND else 1.0)
             if refresh > o.refresh_frames * o.frame_period_ms:
                 return float("inf")  # the background would go stale: not this level
             return track + heads + compose
-        if level == 3:
+        if level == QualityLevel.HEADS_ONLY:
             return track + heads + compose
         return 0.0
 
-    def update(self, frames: int = 1) -> int:
+    def update(self, frames: int = 1) -> QualityLevel:
         """Choose the level for the next frame from what has been observed so far. `frames` is how
         many frames this observation stands for (a probe taken once every N frames counts N)."""
         o = self.options
-        fits = [lvl for lvl in range(MAX_LEVEL + 1) if self.predict(lvl) <= o.budget_ms]
+        fits = [lvl for lvl in QualityLevel if self.predict(lvl) <= o.budget_ms]
         best = fits[0] if fits else MAX_LEVEL
         if best > self.level:  # over budget: degrade at once, as far as needed
             self._set(best)
         elif best < self.level:
-            better = self.level - 1
+            better = QualityLevel(self.level - 1)
             # Leaving passthrough needs only a fit (any stylization beats none); other steps a margin.
             margin = 1.0 if self.level == MAX_LEVEL else o.recover_margin
             if self.predict(better) <= margin * o.budget_ms:
@@ -101,11 +96,11 @@ class LatencyScheduler:
             self._fitting = 0
         return self.level
 
-    def _set(self, level: int) -> None:
+    def _set(self, level: QualityLevel) -> None:
         self.level = level
         self._fitting = 0
         self.changes += 1
 
     @property
     def background_factor(self) -> float:
-        return self.options.low_res_factor if self.level == 2 else 1.0
+        return self.options.low_res_factor if self.level == QualityLevel.LOW_RES_BACKGROUND else 1.0
