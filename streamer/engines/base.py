@@ -65,52 +65,81 @@ def feathered_head_mask(layout: HeadLayout) -> np.ndarray:
     return (mask * np.clip(border, 0.0, 1.0)).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class EngineCapabilities:
+    """What an engine can do, declared for the pipeline to read.
+
+    `device` and `precision` are the head network's; `takes_tensors`: both networks take uint8
+    NHWC tensors on that one device (`Runner.infer_tensor`), so the frame stylizer can keep a frame
+    on the device from upload to download; `cuda_graphs`: each new input shape is captured once (so
+    warm-up should cover every head batch size); `segments_heads`: the family wants each head crop
+    on white, cut out by a person segmentation mask that the pipeline provides.
+    """
+
+    device: str
+    precision: str
+    takes_tensors: bool
+    cuda_graphs: bool
+    segments_heads: bool
+
+
 class StyleEngine:
     """A style on a backend: a head runner and a background runner with the shared contract above.
 
     `background_multiple` pads the background to a multiple of that many pixels (edge replicated)
-    for networks with strided layers, and crops the result back.
+    for networks with strided layers, and crops the result back. `segments_heads` declares that the
+    head network wants crops on white (see `EngineCapabilities`); the engine holds no segmenter.
     """
 
     def __init__(
         self,
         style: str,
         head_runner: Runner,
-        background_runner: Runner,
+        background_runner: Runner | None,
         layout: HeadLayout,
         head_mask: np.ndarray | None = None,
         background_multiple: int = 1,
-        segmenter=None,
+        segments_heads: bool = False,
     ) -> None:
         self.style = style
-        self.segmenter = segmenter
+        self.segments_heads = segments_heads
         self.notes: list[str] = []  # what the user should know (e.g. a backend fallback)
         self.layout = layout
         self.head_mask = feathered_head_mask(layout) if head_mask is None else head_mask
         self._heads = head_runner
         self._head_in = head_runner.inputs[0].name
         self._head_out = head_runner.outputs[0].name
+        self._background: Runner | None = None
         self.replace_background(background_runner, background_multiple)
+
+    @property
+    def head_runner(self) -> Runner:
+        return self._heads
+
+    @property
+    def background_runner(self) -> Runner | None:
+        """None when the background is left as it is."""
+        return self._background
+
+    @property
+    def capabilities(self) -> EngineCapabilities:
+        heads, background = self._heads, self._background
+        tensors = heads.takes_tensors and (
+            background is None or (background.takes_tensors and background.device == heads.device)
+        )
+        return EngineCapabilities(
+            device=heads.device,
+            precision=heads.precision,
+            takes_tensors=tensors,
+            cuda_graphs=heads.cuda_graphs,
+            segments_heads=self.segments_heads,
+        )
 
     @property
     def backend(self) -> str:
         """The head runner's backend, device and precision, e.g. "onnxruntime (cpu, int8)"."""
-        device = getattr(self._heads, "device", "cpu")
-        details = [getattr(device, "type", device)] + [p for p in [getattr(self._heads, "precision", None)] if p]
-        return f"{self._heads.backend} ({', '.join(details)})"
-
-    def prepare_heads(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The crops as the head network wants them, and each one's blend mask (float32 [N, S, S]).
-
-        Families trained on heads over white (photo2cartoon) get the person segmented, the rest of
-        the crop whitened, and the segmentation folded into the blend mask.
-        """
-        if self.segmenter is None or crops.shape[0] == 0:
-            return crops, np.broadcast_to(self.head_mask, crops.shape[:3])
-        from streamer.compose.segmentation import on_white
-
-        person = self.segmenter.masks(crops)
-        return on_white(crops, person), person * self.head_mask
+        device = self._heads.device.split(":")[0]
+        return f"{self._heads.backend} ({device}, {self._heads.precision})"
 
     def stylize_heads(self, crops: np.ndarray) -> np.ndarray:
         """uint8 [N, S, S, 3] aligned BGR crops -> stylized crops of the same shape.
@@ -125,7 +154,7 @@ class StyleEngine:
 
     def replace_background(self, runner: Runner | None, multiple: int = 1) -> None:
         """Stylize backgrounds with `runner` instead (None: leave the background as it is)."""
-        old = getattr(self, "_background", None)
+        old = self._background
         if old is not None and old is not runner and old is not self._heads:
             old.close()
         self._background = runner
@@ -152,10 +181,8 @@ class StyleEngine:
 
     def close(self) -> None:
         self._heads.close()
-        if self._background is not None:
+        if self._background is not None and self._background is not self._heads:
             self._background.close()
-        if self.segmenter is not None:
-            self.segmenter.close()
 
     def __enter__(self) -> StyleEngine:
         return self

@@ -24,11 +24,21 @@ class TensorSpec:
 
 
 class Runner(ABC):
-    """Runs one network. Subclasses set `inputs`, `outputs` and `backend`, and implement `infer_impl`."""
+    """Runs one network. Subclasses set `inputs`, `outputs` and `backend`, and implement `infer_impl`.
+
+    Declared capabilities, read by the engine and the frame stylizer (never probed with getattr):
+    `device` ("cpu", "cuda", "cuda:0"), `precision` ("fp32", "fp16", "int8"), `takes_tensors`
+    (offers `infer_tensor`: uint8 [N,H,W,3] tensors on `device` in and out, on a given CUDA
+    stream) and `cuda_graphs` (captures each input shape once and replays it).
+    """
 
     backend: str = ""
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
+    device: str = "cpu"
+    precision: str = "fp32"
+    takes_tensors: bool = False
+    cuda_graphs: bool = False
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Validate `feed` (names, dtypes, ranks, fixed dims), then run the network."""
@@ -44,6 +54,11 @@ class Runner(ABC):
             ):
                 raise InvalidInputError(f"input {spec.name!r} must have shape {spec.shape}, got {array.shape}")
         return self.infer_impl(feed)
+
+    def infer_tensor(self, image, stream=None):
+        """uint8 [N,H,W,3] tensor on `device` -> stylized tensor, queued on `stream` (runners that
+        declare `takes_tensors`)."""
+        raise NotImplementedError(f"the {self.backend} runner takes NumPy arrays only")
 
     @abstractmethod
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,27 +1,29 @@
-"""The GPU path: a frame is uploaded once, stylized and composited as tensors, downloaded once.
+"""The frame stylizer's torch device part: a frame is uploaded once, stylized and composited as
+tensors, downloaded once.
 
     upload ──▶ stream A: warp head crops (one batch) ─▶ head network ──────────┐
            └─▶ stream B: shrink background ─▶ background network ─▶ grow ───┴─ event ─▶ paste heads ─▶ download
 
-Heads and background run on two CUDA streams and meet at an event before compositing. For live
-streams the latency scheduler's background modes work here too: "async" composites the newest
-finished background while the next one is computed on stream B without the frame waiting for it,
-and "original" keeps the frame as captured. Each stage is timed on its own stream with CUDA events.
-The same code runs on the CPU (streams become no-ops, stages are timed by the clock), which is how
-it is tested without a GPU. Imports only torch and NumPy (no PyAV, no MediaPipe), so it runs on
-machines that have nothing else.
+Heads and background run on two CUDA streams and meet at an event before compositing; a detached
+background (the live scheduler's asynchronous one) is queued on stream B and no frame waits for it.
+Each stage is timed on its own stream with CUDA events. The same code runs on the CPU (streams
+become no-ops, stages are timed by the clock, a detached background runs on a worker thread), which
+is how it is tested without a GPU. Imports only torch and NumPy (no PyAV, no MediaPipe), so it runs
+on machines that have nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from streamer.engines.base import StyleEngine
+from streamer.pipeline.device import BackgroundJob, Clock, Finished
 from streamer.tracking.alignment import invert_affine
 
 
@@ -53,43 +55,31 @@ def warp(images: torch.Tensor, dst_to_src: list[np.ndarray], out_hw: tuple[int, 
     return F.grid_sample(images, grid, mode="bilinear", padding_mode=border, align_corners=False)
 
 
-class _Queued:
-    """A background queued on stream B: the `Future` interface, done when the stream has run it."""
-
-    def __init__(self, styled: torch.Tensor, span: _Span) -> None:
-        self._result = (styled, span)
-
-    def done(self) -> bool:
-        return self._result[1].done()
-
-    def result(self) -> tuple[torch.Tensor, _Span]:
-        return self._result
-
-
 def _to_uint8_nhwc(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
-class _Span:
+class Span:
     """Milliseconds of the work queued inside `with` on `stream`: CUDA events on a GPU (readable once
     `done()`), the clock on the CPU (`stream` None), where work runs as it is queued."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream, clock: Clock = time.perf_counter) -> None:
         self.stream = stream
+        self._clock = clock
         self._ms = 0.0
         if stream is not None:
             self.start, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
 
-    def __enter__(self) -> _Span:
+    def __enter__(self) -> Span:
         if self.stream is None:
-            self._t0 = time.perf_counter()
+            self._t0 = self._clock()
         else:
             self.start.record(self.stream)
         return self
 
     def __exit__(self, *exc) -> None:
         if self.stream is None:
-            self._ms = (time.perf_counter() - self._t0) * 1000.0
+            self._ms = (self._clock() - self._t0) * 1000.0
         else:
             self.end.record(self.stream)
 
@@ -101,225 +91,107 @@ class _Span:
         return self._ms if self.stream is None else self.start.elapsed_time(self.end)
 
 
-class TorchFrameStylizer:
-    """Stylizes whole frames on `device` with runners that take tensors (`infer_tensor(image, stream)`).
+class TorchFrameDevice:
+    """`FrameDevice` on torch tensors, for engines whose runners take tensors (`takes_tensors`).
 
-    `background_hw(h, w)` gives the size to stylize the background at; `multiple` pads it for the
-    network. With `two_streams` off, everything runs on one stream (for comparison). Calls in
-    "stylize" and "original" mode may come from several threads at once (the file pipeline keeps
-    two frames in flight); "async" and "probe" are for one caller at a time (a live stream).
+    `device` overrides the runners' device (the tests run this path on CPU tensors). With
+    `two_streams` off, everything runs on one stream (for comparison). On the CPU, stages are timed
+    by `clock`. Frames may come from several
+    threads at once (the file pipeline keeps two in flight).
     """
 
     def __init__(
         self,
-        head_runner,
-        background_runner,
-        layout,
-        head_mask: np.ndarray,
-        device: str,
-        background_hw,
-        multiple: int = 16,
+        engine: StyleEngine,
+        device: str | None = None,
         two_streams: bool = True,
+        clock: Clock = time.perf_counter,
     ) -> None:
-        self.device = torch.device(device)
-        self.heads, self.background = head_runner, background_runner
-        self.layout = layout
-        self.mask = torch.as_tensor(head_mask, dtype=torch.float32, device=self.device)[None, None]
-        self.background_hw = background_hw
-        self.multiple = multiple
+        caps = engine.capabilities
+        if not caps.takes_tensors or caps.segments_heads:
+            raise ValueError(f"the {engine.backend} engine of {engine.style} cannot run on tensors")
+        self.engine = engine
+        self.device = torch.device(device or caps.device)
+        self.mask = torch.as_tensor(engine.head_mask, dtype=torch.float32, device=self.device)[None, None]
         cuda = self.device.type == "cuda"
         self.stream_a = torch.cuda.Stream(self.device) if cuda else None
         self.stream_b = (torch.cuda.Stream(self.device) if two_streams else self.stream_a) if cuda else None
-        self._latest: torch.Tensor | None = None  # the newest finished asynchronous background
-        self._pending: _Queued | Future | None = None  # the one being computed
-        self._worker: ThreadPoolExecutor | None = None  # runs it on the CPU
+        self._worker: ThreadPoolExecutor | None = None  # runs detached backgrounds on the CPU
+        self._clock = clock  # times the stages on the CPU
 
     def _on(self, stream):
         return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
 
-    @contextlib.contextmanager
-    def _timed(self, spans: dict[str, _Span], stage: str, stream):
-        """Runs the `with` body on `stream`, timed as `spans[stage]`."""
-        span = _Span(stream)
-        with self._on(stream), span:
-            yield
-        spans[stage] = span
-
-    def _heads(self, frame: torch.Tensor, matrices: list[np.ndarray]):
-        size = self.layout.size
-        crop_to_frame = [invert_affine(m) for m in matrices]
-        crops = warp(frame, crop_to_frame, (size, size), border="border")
-        return self.heads.infer_tensor(_to_uint8_nhwc(crops), self.stream_a)
-
-    def _background(self, frame: torch.Tensor, factor: float = 1.0) -> torch.Tensor:
-        h, w = frame.shape[-2:]
-        bh, bw = self.background_hw(h, w)
-        bh, bw = max(16, round(bh * factor)), max(16, round(bw * factor))
-        small = F.interpolate(frame, size=(bh, bw), mode="area") if (bh, bw) != (h, w) else frame
-        m = self.multiple
-        padded = F.pad(small, (0, (-bw) % m, 0, (-bh) % m), mode="replicate")
-        styled = self.background.infer_tensor(_to_uint8_nhwc(padded), self.stream_b)
-        styled = styled[:, :bh, :bw].permute(0, 3, 1, 2).float()
-        return (
-            F.interpolate(styled, size=(h, w), mode="bilinear", align_corners=False) if (bh, bw) != (h, w) else styled
-        )
+    def _current(self):
+        return torch.cuda.current_stream(self.device) if self.device.type == "cuda" else None
 
     @torch.inference_mode()
-    def _timed_background(self, frame: torch.Tensor, factor: float) -> tuple[torch.Tensor, _Span]:
-        span = _Span(self.stream_b)
-        with self._on(self.stream_b), span:
-            styled = self._background(frame, factor)
-        return styled, span
-
-    def _launch_background(self, frame: torch.Tensor, factor: float) -> None:
-        """Start stylizing `frame`'s background: queued on stream B on a GPU, on a worker thread on
-        the CPU. No frame waits for it."""
-        if self.stream_b is None:
-            if self._worker is None:
-                self._worker = ThreadPoolExecutor(1, thread_name_prefix="background")
-            self._pending = self._worker.submit(self._timed_background, frame, factor)
-            return
-        styled, span = self._timed_background(frame, factor)
-        frame.record_stream(self.stream_b)  # not reused by the allocator while B still reads it
-        self._pending = _Queued(styled, span)
-
-    def _canvas(
-        self, frame: torch.Tensor, mode: str, factor: float, refresh: bool, spans: dict
-    ) -> tuple[torch.Tensor, bool]:
-        """The picture the heads go onto, and whether a background was made for it now (then
-        `spans["background"]` times it, and compositing waits for that work; it never waits for an
-        asynchronous background still being computed).
-
-        "async" and "probe": the newest finished background (made now only when there is none of
-        this size yet, and only if it is to be shown); `refresh` starts the next. A background
-        that finished since the last frame has its time put in `spans`.
-        """
-        if mode not in ("stylize", "async", "probe"):
-            return frame, False
-        asynchronous = mode != "stylize"
-        if asynchronous and self._pending is not None and self._pending.done():
-            self._latest, spans["background"] = self._pending.result()
-            self._pending = None
-        stale = self._latest is None or self._latest.shape != frame.shape
-        made_now = mode == "stylize" or (mode == "async" and stale)
-        if made_now:  # kept as the newest: a switch to "async" then starts without making one
-            with self._timed(spans, "background", self.stream_b):
-                self._latest = self._background(frame, factor)
-        if asynchronous and refresh and self._pending is None:
-            self._launch_background(frame, factor)
-        return (frame if mode == "probe" else self._latest), made_now
-
-    @torch.inference_mode()
-    def __call__(
-        self,
-        image: np.ndarray,
-        matrices: list[np.ndarray],
-        background: str = "stylize",
-        background_factor: float = 1.0,
-        refresh: bool = True,
-        stage_ms: dict[str, float] | None = None,
-    ) -> np.ndarray:
-        """uint8 HxWx3 BGR frame and each face's frame->crop matrix -> the stylized frame.
-
-        `background`: "stylize" (this frame's, beside the heads), "async" (the newest finished one;
-        `refresh` starts the next), "original" (as captured) or "probe" (as captured, while a
-        background keeps being stylized on the side to measure it). `background_factor` scales the
-        background's stylizing size further (the scheduler's lower resolution). `stage_ms` receives
-        the milliseconds of what ran: `heads`, `background` (one stylized, or an asynchronous one
-        that finished) and `compose`.
-        """
-        spans: dict[str, _Span] = {}
+    def upload(self, image: np.ndarray) -> torch.Tensor:
         host = torch.from_numpy(image)
         if self.device.type == "cuda":
             host = host.pin_memory()
-        frame = host.to(self.device, non_blocking=True).permute(2, 0, 1)[None].float()
-        current = torch.cuda.current_stream(self.device) if self.device.type == "cuda" else None
+        picture = host.to(self.device, non_blocking=True).permute(2, 0, 1)[None].float()
+        current = self._current()
         for stream in {self.stream_a, self.stream_b} - {None}:
             stream.wait_stream(current)
-        heads = None
-        if matrices:
-            with self._timed(spans, "heads", self.stream_a):
-                heads = self._heads(frame, matrices)
-        canvas, made_now = self._canvas(frame, background, background_factor, refresh, spans)
+        return picture
+
+    @torch.inference_mode()
+    def stylize_heads(self, picture: torch.Tensor, matrices: list[np.ndarray]) -> tuple[torch.Tensor, Span]:
+        size = self.engine.layout.size
+        with self._on(self.stream_a), Span(self.stream_a, self._clock) as span:
+            crops = warp(picture, [invert_affine(m) for m in matrices], (size, size), border="border")
+            heads = self.engine.head_runner.infer_tensor(_to_uint8_nhwc(crops), self.stream_a)
+        return heads, span
+
+    @torch.inference_mode()
+    def _background(self, picture: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, Span]:
+        runner = self.engine.background_runner
+        assert runner is not None, "the stylizer leaves the background as captured without a runner"
+        h, w = picture.shape[-2:]
+        bw, bh = size
+        m = self.engine.background_multiple
+        with self._on(self.stream_b), Span(self.stream_b, self._clock) as span:
+            small = F.interpolate(picture, size=(bh, bw), mode="area") if (bh, bw) != (h, w) else picture
+            padded = F.pad(small, (0, (-bw) % m, 0, (-bh) % m), mode="replicate")
+            styled = runner.infer_tensor(_to_uint8_nhwc(padded), self.stream_b)
+            styled = styled[:, :bh, :bw].permute(0, 3, 1, 2).float()
+            if (bh, bw) != (h, w):
+                styled = F.interpolate(styled, size=(h, w), mode="bilinear", align_corners=False)
+        return styled, span
+
+    def start_background(self, picture: torch.Tensor, size: tuple[int, int], detached: bool) -> BackgroundJob:
+        if detached and self.stream_b is None:  # on the CPU, a worker thread stands in for stream B
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(1, thread_name_prefix="background")
+            return self._worker.submit(self._background, picture, size)
+        job = Finished(*self._background(picture, size))
+        if detached:
+            picture.record_stream(self.stream_b)  # not reused by the allocator while B still reads it
+        return job
+
+    @torch.inference_mode()
+    def compose(
+        self, canvas: torch.Tensor, heads: torch.Tensor | None, matrices: list[np.ndarray], wait_for: Span | None
+    ) -> tuple[np.ndarray, Span]:
+        current = self._current()
         if current is not None:  # the join: compositing waits for the heads and this frame's background
             current.wait_stream(self.stream_a)
-            if made_now:  # its end event, not the stream: a background launched after it runs on
-                current.wait_event(spans["background"].end)
-        with self._timed(spans, "compose", current):
+            if wait_for is not None:  # its end event, not the stream: a detached background queued after it runs on
+                current.wait_event(wait_for.end)
+        with Span(current, self._clock) as span:
             if heads is not None:
-                h, w = frame.shape[-2:]
-                size = self.layout.size
+                h, w = canvas.shape[-2:]
+                size = self.engine.layout.size
                 back = warp(heads.permute(0, 3, 1, 2).float(), matrices, (h, w), border="zeros")
                 alpha = warp(self.mask.expand(len(matrices), -1, size, size), matrices, (h, w), border="zeros")
                 for i in range(len(matrices)):
                     canvas = canvas + alpha[i : i + 1] * (back[i : i + 1] - canvas)
             out = canvas.clamp(0, 255).round().to(torch.uint8)[0].permute(1, 2, 0)
-        result = out.cpu().numpy()  # waits for this frame's work (not for a pending background)
-        if stage_ms is not None:
-            stage_ms.update({stage: span.ms for stage, span in spans.items()})
-        return result
+        return out.cpu().numpy(), span  # waits for this frame's work (not for a detached background)
 
     def close(self) -> None:
-        """Wait for a background still being stylized on the CPU and stop its worker."""
+        """Waits for a background still being stylized on the CPU; the engine is its owner's."""
         if self._worker is not None:
             self._worker.shutdown(wait=True)
             self._worker = None
-        self._pending = self._latest = None
-
-
-class GpuFrameStylizer:
-    """`FrameStylizer`'s interface (`stylizer(frame, faces, background, factor, refresh) -> image`,
-    `probe_background`) over the GPU path, for files and live streams alike.
-
-    Used when the engine's runners take tensors on one CUDA device (torch or TensorRT on a GPU) and
-    its family needs no CPU preprocessing of the heads. `device` overrides the runners' device (the
-    tests run this path on the CPU).
-    """
-
-    def __init__(
-        self, engine, background_scale: float | None, background_short_side: int | None, device: str | None = None
-    ) -> None:
-        from streamer.compose.background import background_size
-
-        self.engine = engine
-        self._probe_factor: float | None = None
-        self._gpu = TorchFrameStylizer(
-            engine._heads,
-            engine._background,
-            engine.layout,
-            engine.head_mask,
-            device or str(engine._heads.device),
-            background_hw=lambda h, w: background_size(w, h, background_scale, background_short_side)[::-1],
-            multiple=engine.background_multiple,
-        )
-
-    @staticmethod
-    def supports(engine) -> bool:
-        if not engine.stylizes_background:
-            return False
-        runners = (engine._heads, engine._background)
-        devices = {str(getattr(r, "device", "")) for r in runners}
-        on_one_gpu = len(devices) == 1 and devices.pop().startswith("cuda")
-        return on_one_gpu and all(hasattr(r, "infer_tensor") for r in runners) and engine.segmenter is None
-
-    def head_matrices(self, faces) -> list[np.ndarray]:
-        from streamer.pipeline.stylizer import head_matrices
-
-        return head_matrices(faces, self.engine.layout.template)
-
-    def probe_background(self, frame, factor: float = 1.0) -> None:
-        """The next frame goes out as captured while a background is stylized on the side and timed."""
-        self._probe_factor = factor
-
-    def __call__(
-        self, frame, faces, background: str = "stylize", background_factor: float = 1.0, refresh: bool = True
-    ) -> np.ndarray:
-        if self._probe_factor is not None and background == "original":
-            background, background_factor, refresh = "probe", self._probe_factor, True
-        self._probe_factor = None
-        matrices = self.head_matrices(faces)
-        return self._gpu(frame.image, matrices, background, background_factor, refresh, frame.stage_ms)
-
-    def close(self) -> None:
-        """Releases the path's own state; the engine is its owner's to close."""
-        self._gpu.close()

@@ -31,6 +31,7 @@ import numpy as np
 from streamer.capture.live import Reconnecting
 from streamer.frame import Frame, StageClock
 from streamer.pipeline.links import END, DropLink
+from streamer.pipeline.quality import BackgroundMode, background_mode
 from streamer.pipeline.scheduler import LatencyScheduler, SchedulerOptions
 from streamer.pipeline.stylizer import FrameStylizer, open_frame_stylizer
 from streamer.sinks.live import Sink, SinkWorker
@@ -284,7 +285,7 @@ class LivePipeline:
         """Run `engine` once; with CUDA graphs (captured once per input shape), once per face count
         up to `max_faces`, so no frame with a new number of faces pays for a capture."""
         size = engine.layout.size
-        counts = self.options.max_faces if getattr(engine._heads, "cuda_graphs", False) else 1
+        counts = self.options.max_faces if engine.capabilities.cuda_graphs else 1
         for n in range(1, counts + 1):
             engine.stylize_heads(np.zeros((n, size, size, 3), np.uint8))
         engine.stylize_background(np.zeros((240, 320, 3), np.uint8))
@@ -327,22 +328,21 @@ class LivePipeline:
         with StageClock(frame, "track"):
             faces = tracker.update(frame.image, frame.time)
         self.faces = len(faces)
-        mode = {0: "stylize", 1: "async", 2: "async"}.get(level, "original")
-        if not self.controls.background:
-            mode = "original"
-        elif mode == "original" and probe and level == 3:
-            stylizer.probe_background(frame, self.scheduler.options.low_res_factor)
+        mode = background_mode(level, self.controls.background, probe)
+        # A probe measures the background at the lower resolution, where it will be shown first.
+        factor = (
+            self.scheduler.options.low_res_factor if mode is BackgroundMode.PROBE else self.scheduler.background_factor
+        )
         try:
             self._processed += 1
             refresh = self._processed % self.scheduler.options.refresh_frames == 0
-            out = stylizer(frame, faces, mode, self.scheduler.background_factor, refresh)
+            out = stylizer(frame, faces, mode, factor, refresh)
         except Exception as exc:
             self.status(f"engine failed ({str(exc).splitlines()[0][:120]}); passing frames through")
             return frame.image, self._clock() + ENGINE_RETRY_S
         strength = self.controls.strength
         if strength < 1.0:
             out = cv2.addWeighted(out, strength, frame.image, 1.0 - strength, 0.0)
-        factor = self.scheduler.options.low_res_factor if mode == "original" else self.scheduler.background_factor
         if frame.index >= WARMUP_FRAMES:
             self.scheduler.observe(frame.stage_ms, factor)
             self.scheduler.update(frames=PROBE_EVERY if level == 4 else 1)

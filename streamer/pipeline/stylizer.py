@@ -1,127 +1,154 @@
 """`FrameStylizer`: one frame and its tracked faces in, the cartoon frame out.
 
-Heads and background are independent: the background (downscale, stylize, upscale) runs on a
-worker thread while this thread crops, batches and stylizes the heads (ONNX Runtime, OpenCV and
-PyAV release the GIL). Then heads are pasted over the background. Each part's time is recorded on
-the frame as `heads`, `background` and `compose`.
+The one place that decides what a frame's picture is made of: the heads, stylized on every frame,
+and a background in one of the `BackgroundMode`s the live scheduler picks (this frame's own,
+the newest finished one while the next is made on the side, or the frame as captured, possibly
+while a background is timed on the side). The pixels are moved by a device part
+(`device.FrameDevice`): NumPy/OpenCV on the CPU (`cpu_device`), or torch tensors where the engine's
+networks take them on a GPU (`gpu`: one upload, two CUDA streams, one download).
 
-For live streams the background can also be refreshed asynchronously (the frame takes the newest
-finished background and never waits for the next), stylized at a lower resolution, or left as
-captured; the latency scheduler picks which.
+Each part's time is recorded on the frame as `heads`, `background` (one made for this frame, or a
+side one that finished since the last frame) and `compose`.
 """
 
 from __future__ import annotations
 
-import sys
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from typing import Any
 
 import numpy as np
 
-from streamer.compose import background_size, crop_heads, paste_head, resize_to
+from streamer.compose.background import background_size
 from streamer.engines.base import StyleEngine
-from streamer.frame import Frame, StageClock
+from streamer.frame import Frame
+from streamer.pipeline.device import BackgroundJob, FrameDevice, Timing
+from streamer.pipeline.quality import BackgroundMode
 from streamer.tracking.alignment import similarity_transform
 from streamer.tracking.tracker import TrackedFace
 
-BACKGROUND_MODES = ("stylize", "async", "original")
-
-
-def head_matrices(faces: list[TrackedFace], template: np.ndarray) -> list[np.ndarray]:
-    """Frame -> crop similarity of each face, onto an engine's 5-point template."""
-    return [similarity_transform(face.points, template) for face in faces]
-
 
 class FrameStylizer:
-    """Stylizes frames with `engine`; the background at `background_scale` or `background_short_side`."""
+    """Stylizes frames with `engine` on `device`; the background at `background_scale` of the frame
+    or with `background_short_side` pixels.
+
+    Calls in STYLIZE and ORIGINAL mode may come from several threads at once (the file pipeline
+    keeps two frames in flight); ASYNC and PROBE keep state between frames and are for one caller
+    at a time (a live stream). `close()` closes what the stylizer opened (its device part and a
+    head segmenter it made), not the engine.
+    """
 
     def __init__(
         self,
         engine: StyleEngine,
+        device: FrameDevice,
         background_scale: float | None = None,
         background_short_side: int | None = None,
-        parallel: bool = True,
+        owned: tuple = (),
     ) -> None:
         self.engine = engine
+        self.device = device
         self.background_scale = background_scale
         self.background_short_side = background_short_side
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="background") if parallel else None
-        self._pending: Future | None = None  # the asynchronous background being computed
-        self._latest: np.ndarray | None = None  # the newest finished asynchronous background
+        self._owned = owned
+        self._lock = threading.Lock()
+        self._latest: Any = None  # the newest finished background, at frame size
+        self._pending: BackgroundJob | None = None  # the side background being made
+
+    @property
+    def side_background(self) -> BackgroundJob | None:
+        """The background being made on the side (ASYNC and PROBE modes), if any."""
+        return self._pending
 
     def head_matrices(self, faces: list[TrackedFace]) -> list[np.ndarray]:
-        return head_matrices(faces, self.engine.layout.template)
+        """Frame -> crop similarity of each face, onto the engine's 5-point template."""
+        return [similarity_transform(face.points, self.engine.layout.template) for face in faces]
 
-    def _background(self, image: np.ndarray, factor: float = 1.0) -> tuple[np.ndarray, float]:
-        t0 = time.perf_counter()
-        if not self.engine.stylizes_background:
-            return image, 0.0
-        h, w = image.shape[:2]
-        small_w, small_h = background_size(w, h, self.background_scale, self.background_short_side)
-        small = resize_to(image, (max(16, round(small_w * factor)), max(16, round(small_h * factor))))
-        stylized = resize_to(self.engine.stylize_background(small), (w, h))
-        return stylized, (time.perf_counter() - t0) * 1000.0
-
-    def _async_background(self, frame: Frame, factor: float, refresh: bool) -> np.ndarray:
-        """The newest finished background; with `refresh`, starts the next one if none is running."""
-        if self._pending is not None and (self._pending.done() or self._latest is None):
-            self._latest, frame.stage_ms["background"] = self._pending.result()
-            self._pending = None
-        if refresh and self._pending is None and self._pool is not None:
-            self._pending = self._pool.submit(self._background, frame.image, factor)
-        if self._latest is None or self._latest.shape != frame.image.shape:
-            self._latest, frame.stage_ms["background"] = self._background(frame.image, factor)
-        return self._latest.copy()
-
-    def probe_background(self, frame: Frame, factor: float = 1.0) -> None:
-        """Keep measuring the background while it is not shown: start a job when none is running,
-        record the time of one that finished (on `frame.stage_ms`)."""
-        if self._pool is None:
-            return
-        if self._pending is not None and self._pending.done():
-            self._latest, frame.stage_ms["background"] = self._pending.result()
-            self._pending = None
-        if self._pending is None:
-            self._pending = self._pool.submit(self._background, frame.image, factor)
+    def background_size(self, width: int, height: int, factor: float = 1.0) -> tuple[int, int]:
+        """(w, h) the background of a `width` x `height` frame is stylized at; `factor` shrinks it
+        further (the scheduler's lower resolution)."""
+        w, h = background_size(width, height, self.background_scale, self.background_short_side)
+        return max(16, round(w * factor)), max(16, round(h * factor))
 
     def __call__(
         self,
         frame: Frame,
         faces: list[TrackedFace],
-        background: str = "stylize",
+        mode: BackgroundMode = BackgroundMode.STYLIZE,
         background_factor: float = 1.0,
         refresh: bool = True,
     ) -> np.ndarray:
-        """The stylized frame. `background` is one of BACKGROUND_MODES; `background_factor` scales
-        the background's stylizing size further (the scheduler's lower resolution); in "async" mode,
-        `refresh` says whether to start computing a newer background (the caller spaces them out,
-        so the background does not take a core away from the heads)."""
-        pending = None
-        if background == "stylize" and self._pool is not None:
-            pending = self._pool.submit(self._background, frame.image, background_factor)
-        with StageClock(frame, "heads"):
-            matrices = self.head_matrices(faces)
-            inputs, masks = self.engine.prepare_heads(crop_heads(frame.image, matrices, self.engine.layout.size))
-            heads = self.engine.stylize_heads(inputs)
-        if background == "stylize":
-            result = pending.result() if pending else self._background(frame.image, background_factor)
-            canvas, frame.stage_ms["background"] = result
-            if self._pool is not None:  # live: a switch to "async" then starts without making one in place
-                self._latest = canvas.copy()
-        elif background == "async":
-            canvas = self._async_background(frame, background_factor, refresh)
-        else:
-            canvas = frame.image
-        with StageClock(frame, "compose"):
-            if canvas is frame.image:
-                canvas = canvas.copy()
-            for head, mask, m in zip(heads, masks, matrices, strict=True):
-                paste_head(canvas, head, mask, m)
-        return canvas
+        """The stylized frame; stage times go to `frame.stage_ms`. In ASYNC and PROBE mode `refresh`
+        says whether to start making a newer side background (the caller spaces them out, so the
+        background does not take a core away from the heads)."""
+        matrices = self.head_matrices(faces)
+        return self.stylize(frame.image, matrices, mode, background_factor, refresh, frame.stage_ms)
+
+    def stylize(
+        self,
+        image: np.ndarray,
+        matrices: list[np.ndarray],
+        mode: BackgroundMode = BackgroundMode.STYLIZE,
+        background_factor: float = 1.0,
+        refresh: bool = True,
+        stage_ms: dict[str, float] | None = None,
+    ) -> np.ndarray:
+        """uint8 HxWx3 BGR image and each face's frame->crop matrix -> the stylized image."""
+        if not self.engine.stylizes_background:
+            mode = BackgroundMode.ORIGINAL
+        timings: dict[str, Timing] = {}
+        picture = self.device.upload(image)
+        size = self.background_size(image.shape[1], image.shape[0], background_factor)
+        own = self.device.start_background(picture, size, detached=False) if mode is BackgroundMode.STYLIZE else None
+        heads = None
+        if matrices:
+            heads, timings["heads"] = self.device.stylize_heads(picture, matrices)
+        canvas, made_now = self._canvas(picture, mode, size, refresh, own, timings)
+        wait_for = timings["background"] if made_now else None
+        out, timings["compose"] = self.device.compose(canvas, heads, matrices, wait_for)
+        if stage_ms is not None:
+            stage_ms.update({stage: timing.ms for stage, timing in timings.items()})
+        return out
+
+    def _canvas(
+        self,
+        picture: Any,
+        mode: BackgroundMode,
+        size: tuple[int, int],
+        refresh: bool,
+        own: BackgroundJob | None,
+        timings: dict[str, Timing],
+    ) -> tuple[Any, bool]:
+        """The picture the heads go onto, and whether its background was made for this frame (then
+        `timings["background"]` times it, and compositing waits for it; never for a side one).
+
+        ASYNC and PROBE take a side background that finished since the last frame (its time goes in
+        `timings`) and, with `refresh`, start the next one. ASYNC shows the newest finished one, made
+        now only when there is none of this size yet; PROBE shows the frame as captured. STYLIZE's
+        own background is kept as the newest too, so a switch to ASYNC starts without making one.
+        """
+        if mode is BackgroundMode.ORIGINAL:
+            return picture, False
+        side = mode in (BackgroundMode.ASYNC, BackgroundMode.PROBE)
+        with self._lock:
+            if side and self._pending is not None and self._pending.done():
+                self._latest, timings["background"] = self._pending.result()
+                self._pending = None
+            stale = self._latest is None or self._latest.shape != picture.shape
+            if own is None and mode is BackgroundMode.ASYNC and stale:
+                own = self.device.start_background(picture, size, detached=False)
+            if own is not None:
+                self._latest, timings["background"] = own.result()
+            if side and refresh and self._pending is None:
+                self._pending = self.device.start_background(picture, size, detached=True)
+            return (picture if mode is BackgroundMode.PROBE else self._latest), own is not None
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        """Waits for a side background still being made; closes the device part and what the
+        stylizer opened for the engine (a head segmenter), not the engine itself."""
+        self.device.close()
+        for resource in self._owned:
+            resource.close()
+        self._pending = self._latest = None
 
 
 def open_frame_stylizer(
@@ -129,12 +156,22 @@ def open_frame_stylizer(
     background_scale: float | None = None,
     background_short_side: int | None = None,
     parallel: bool = True,
-):
-    """The GPU path (one upload, two CUDA streams, one download) where the engine's runners take
-    CUDA tensors, else `FrameStylizer` (`parallel`: heads and background side by side)."""
-    if "torch" in sys.modules:  # runners on a GPU have imported it; otherwise none can be there
-        from streamer.pipeline import gpu
+) -> FrameStylizer:
+    """A stylizer on the best device part for `engine`: torch tensors (one upload, two CUDA streams,
+    one download) where both networks take tensors on one CUDA device, else NumPy/OpenCV
+    (`parallel`: this frame's background beside its heads). Engines that segment heads get a
+    MediaPipe segmenter here, owned by the stylizer."""
+    caps = engine.capabilities
+    if caps.takes_tensors and caps.device.startswith("cuda") and not caps.segments_heads:
+        from streamer.pipeline.gpu import TorchFrameDevice
 
-        if gpu.GpuFrameStylizer.supports(engine):
-            return gpu.GpuFrameStylizer(engine, background_scale, background_short_side)
-    return FrameStylizer(engine, background_scale, background_short_side, parallel=parallel)
+        return FrameStylizer(engine, TorchFrameDevice(engine), background_scale, background_short_side)
+    from streamer.pipeline.cpu_device import CpuFrameDevice
+
+    segmenter = None
+    if caps.segments_heads:
+        from streamer.compose.segmentation import HeadSegmenter
+
+        segmenter = HeadSegmenter()
+    device = CpuFrameDevice(engine, parallel, segmenter)
+    return FrameStylizer(engine, device, background_scale, background_short_side, (segmenter,) if segmenter else ())

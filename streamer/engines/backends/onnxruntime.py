@@ -25,12 +25,13 @@ class OnnxRuntimeRunner(Runner):
     """Runs an ONNX model (serialized bytes or a path) with ONNX Runtime.
 
     `threads` bounds the intra-op thread pool: the pipeline runs heads and background side by side,
-    so each session should not try to take every core.
+    so each session should not try to take every core. `precision` says what the graph holds
+    (fp32, or int8 for a quantized graph); ONNX Runtime runs the graph as it is.
     """
 
     backend = "onnxruntime"
 
-    def __init__(self, model: bytes | Path, threads: int = 1, device: str = "cpu") -> None:
+    def __init__(self, model: bytes | Path, threads: int = 1, device: str = "cpu", precision: str = "fp32") -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -54,6 +55,7 @@ class OnnxRuntimeRunner(Runner):
         self._output_names = [spec.name for spec in self.outputs]
         on_gpu = self._session.get_providers()[0] == "CUDAExecutionProvider"
         self.device = "cuda" if on_gpu else "cpu"
+        self.precision = "int8" if precision == "int8" else "fp32"
 
     @property
     def providers(self) -> list[str]:

@@ -86,8 +86,9 @@ class TensorRTRunner(Runner):
 
     backend = "tensorrt"
     inputs, outputs = IMAGE_SPECS
+    takes_tensors = True
 
-    def __init__(self, engine_path: Path) -> None:
+    def __init__(self, engine_path: Path, precision: str = "fp16") -> None:
         import tensorrt as trt
         import torch
 
@@ -101,7 +102,8 @@ class TensorRTRunner(Runner):
         if set(names) != {"image", "stylized"}:
             raise ModelError(f"{Path(engine_path).name} has tensors {names}, expected image and stylized")
         self._context = self._engine.create_execution_context()
-        self.device = torch.device("cuda")
+        self.device = "cuda"
+        self.precision = precision
         # One execution context runs one inference at a time: callers on other threads or streams
         # take turns, and each waits for the previous run to finish on the GPU.
         self._lock = threading.Lock()

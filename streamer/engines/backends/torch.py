@@ -29,6 +29,7 @@ class TorchRunner(Runner):
 
     backend = "torch"
     inputs, outputs = IMAGE_SPECS
+    takes_tensors = True
 
     def __init__(
         self,
@@ -48,14 +49,15 @@ class TorchRunner(Runner):
             raise ValueError("fp16 needs a CUDA device")
         if threads and not device.startswith("cuda"):
             torch.set_num_threads(threads)
-        self.device = torch.device(device)
+        self.torch_device = torch.device(device)
+        self.device = str(self.torch_device)
         self.precision = precision
-        self.module = module.eval().to(self.device)
+        self.module = module.eval().to(self.torch_device)
         if precision == "fp16":
             self.module = self.module.half()
-        if self.device.type == "cuda":
+        if self.torch_device.type == "cuda":
             self.module = self.module.to(memory_format=torch.channels_last)
-        self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
+        self.cuda_graphs = cuda_graphs and self.torch_device.type == "cuda"
         self._graphs: dict[tuple[int, ...], tuple] = {}
         self._graph_lock = threading.Lock()
         # Recorded after each replay's output is copied out; waiting on it before any record is a no-op.
@@ -109,7 +111,7 @@ class TorchRunner(Runner):
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
-        image = torch.from_numpy(np.ascontiguousarray(feed["image"])).to(self.device)
+        image = torch.from_numpy(np.ascontiguousarray(feed["image"])).to(self.torch_device)
         out = self.infer_tensor(image)
         return {"stylized": out.cpu().numpy()}
 

@@ -1,0 +1,88 @@
+"""The device part of the frame stylizer: the interface `FrameStylizer` drives, written once for
+NumPy/OpenCV (`cpu_device.CpuFrameDevice`) and once for torch tensors (`gpu.TorchFrameDevice`).
+
+A device part knows how to hold a picture (an array, a tensor on a GPU), stylize heads and
+backgrounds, and paste heads back; the frame stylizer decides what to make and when (the background
+modes). Work may be asynchronous: a `Timing` or a `BackgroundJob` says when it is done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Timing(Protocol):
+    """How long a piece of work took, readable once `done()` (on a GPU, after its stream ran it)."""
+
+    def done(self) -> bool: ...
+
+    @property
+    def ms(self) -> float: ...
+
+
+Clock = Callable[[], float]  # seconds, monotonic: `time.perf_counter`, or a fake one in tests
+
+
+class Elapsed:
+    """A `Timing` of work that already ran: milliseconds from `start` (a `clock` reading) to now."""
+
+    def __init__(self, start: float, clock: Clock = time.perf_counter) -> None:
+        self.ms = (clock() - start) * 1000.0
+
+    def done(self) -> bool:
+        return True
+
+
+class BackgroundJob(Protocol):
+    """A background being stylized: `result()` gives the stylized picture (frame size) and its timing.
+    A worker thread's `concurrent.futures.Future` of that pair is one."""
+
+    def done(self) -> bool: ...
+
+    def result(self) -> tuple[Any, Timing]: ...
+
+
+class Finished:
+    """A `BackgroundJob` whose work is queued or done already."""
+
+    def __init__(self, picture: Any, timing: Timing) -> None:
+        self._result = (picture, timing)
+
+    def done(self) -> bool:
+        return self._result[1].done()
+
+    def result(self) -> tuple[Any, Timing]:
+        return self._result
+
+
+class FrameDevice(Protocol):
+    """Where a frame's pixels live while it is stylized.
+
+    `upload` takes the uint8 HxWx3 BGR frame; `compose` returns the finished uint8 frame. Pictures
+    in between are the device's own type; background jobs return pictures of the frame's size.
+    """
+
+    def upload(self, image: np.ndarray) -> Any: ...
+
+    def stylize_heads(self, picture: Any, matrices: list[np.ndarray]) -> tuple[Any, Timing]:
+        """Start stylizing the heads at `matrices` (frame -> crop similarities)."""
+        ...
+
+    def start_background(self, picture: Any, size: tuple[int, int], detached: bool) -> BackgroundJob:
+        """Start stylizing the background at `size` (w, h), grown back to the frame's size.
+        `detached`: no frame waits for it (it runs on the side; `done()` says when it finished);
+        otherwise it is this frame's and may run beside the heads."""
+        ...
+
+    def compose(
+        self, canvas: Any, heads: Any, matrices: list[np.ndarray], wait_for: Timing | None
+    ) -> tuple[np.ndarray, Timing]:
+        """Paste `heads` onto a copy of `canvas` and download it. Waits for the heads and for the
+        background work timed by `wait_for`, never for a detached background still running."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,256 @@
+"""The one frame stylizer: its background modes, stage times and head preparation, checked on both
+device parts (NumPy/OpenCV and torch tensors, here on the CPU) with the same expectations."""
+
+from __future__ import annotations
+
+import threading
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from streamer.engines.base import DCTNET_LAYOUT, StyleEngine
+from streamer.engines.runner import Runner, TensorSpec
+from streamer.frame import Frame
+from streamer.pipeline.cpu_device import CpuFrameDevice
+from streamer.pipeline.quality import BackgroundMode
+from streamer.pipeline.stylizer import FrameStylizer, open_frame_stylizer
+
+from .fakes import FakeClock
+
+IMAGE = TensorSpec("image", np.dtype(np.uint8), (None, None, None, 3))
+STYLIZE, ASYNC, ORIGINAL, PROBE = (
+    BackgroundMode.STYLIZE,
+    BackgroundMode.ASYNC,
+    BackgroundMode.ORIGINAL,
+    BackgroundMode.PROBE,
+)
+
+
+class InvertRunner(Runner):
+    """255 - image, as NumPy and as tensors. Each call costs `cost_s` on `clock`, records the image
+    size, and, while `gate` is set to an unset Event, waits for it (then `held` is True)."""
+
+    backend = "fake"
+    inputs = (IMAGE,)
+    outputs = (TensorSpec("stylized", np.dtype(np.uint8), (None, None, None, 3)),)
+    takes_tensors = True
+
+    def __init__(self, clock: FakeClock | None = None, cost_s: float = 0.0) -> None:
+        self.clock, self.cost_s = clock, cost_s
+        self.sizes: list[tuple[int, int]] = []
+        self.gate: threading.Event | None = None
+        self.held = threading.Event()
+
+    def _run(self, image):
+        self.sizes.append(tuple(image.shape[1:3]))
+        if self.gate is not None:
+            self.held.set()
+            assert self.gate.wait(30), "the test never released the runner"
+            self.held.clear()
+        if self.clock is not None:
+            self.clock.advance(self.cost_s)
+        return 255 - image
+
+    def infer_impl(self, feed):
+        return {"stylized": self._run(feed["image"])}
+
+    def infer_tensor(self, image, stream=None):
+        return self._run(image)
+
+
+def _engine(heads: Runner, background: Runner | None = None, **kw) -> StyleEngine:
+    mask = np.ones((DCTNET_LAYOUT.size,) * 2, np.float32)
+    return StyleEngine("invert", heads, background, DCTNET_LAYOUT, mask, **kw)
+
+
+@pytest.fixture(params=["numpy", "torch"])
+def device_kind(request) -> str:
+    if request.param == "torch":
+        torch = pytest.importorskip("torch")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        request.addfinalizer(lambda: torch.set_num_threads(threads))
+    return request.param
+
+
+def _stylizer(kind: str, engine: StyleEngine, clock: FakeClock | None = None, parallel: bool = True):
+    timing = {"clock": clock} if clock is not None else {}
+    if kind == "numpy":
+        device = CpuFrameDevice(engine, parallel=parallel, **timing)
+    else:
+        from streamer.pipeline.gpu import TorchFrameDevice
+
+        device = TorchFrameDevice(engine, "cpu", **timing)
+    return FrameStylizer(engine, device)
+
+
+def _flat(value: int) -> np.ndarray:
+    return np.full((64, 96, 3), value, np.uint8)
+
+
+def test_each_background_mode_gives_the_picture_it_promises(device_kind):
+    runner = InvertRunner()
+    stylizer = _stylizer(device_kind, _engine(runner, runner))
+    assert (stylizer.stylize(_flat(40), [], STYLIZE) == 215).all(), "stylize: this frame's background"
+    assert (stylizer.stylize(_flat(40), [], ORIGINAL) == 40).all(), "original: the frame as captured"
+    assert (stylizer.stylize(_flat(40), [], PROBE) == 40).all(), "probe: the frame as captured"
+    stylizer.close()
+
+
+def test_without_a_background_network_every_mode_keeps_the_background_as_captured(device_kind):
+    stylizer = _stylizer(device_kind, _engine(InvertRunner()))
+    for mode in BackgroundMode:
+        times: dict[str, float] = {}
+        assert (stylizer.stylize(_flat(40), [], mode, stage_ms=times) == 40).all(), mode
+        assert "background" not in times
+    stylizer.close()
+
+
+def test_async_shows_the_newest_finished_background_and_never_waits_for_the_next(device_kind):
+    runner = InvertRunner()
+    stylizer = _stylizer(device_kind, _engine(runner, runner))
+    times: dict[str, float] = {}
+    assert (stylizer.stylize(_flat(40), [], ASYNC, refresh=False, stage_ms=times) == 215).all(), "none yet: made now"
+    assert "background" in times
+    runner.gate = threading.Event()  # from now on the network holds until released
+    assert (stylizer.stylize(_flat(200), [], ASYNC, refresh=False) == 215).all(), "no refresh: the old one stays"
+    assert (stylizer.stylize(_flat(200), [], ASYNC, refresh=True) == 215).all(), "the refresh is not waited for"
+    assert (stylizer.stylize(_flat(200), [], ASYNC, refresh=False) == 215).all(), "nor is it by the next frame"
+    assert runner.held.wait(10), "the refresh is being made on the side"
+    runner.gate.set()
+    stylizer.side_background.result()
+    times = {}
+    assert (stylizer.stylize(_flat(200), [], ASYNC, refresh=False, stage_ms=times) == 55).all(), "then it shows"
+    assert "background" in times, "a finished side background reports its time"
+    stylizer.close()
+
+
+class _WaitSpy:
+    """Wraps a device part and records what each `compose` was told to wait for."""
+
+    def __init__(self, device) -> None:
+        self.device, self.waits = device, []
+
+    def __getattr__(self, name):
+        return getattr(self.device, name)
+
+    def compose(self, canvas, heads, matrices, wait_for):
+        self.waits.append(wait_for is not None)
+        return self.device.compose(canvas, heads, matrices, wait_for)
+
+
+def test_compositing_waits_only_for_a_background_made_for_its_frame(device_kind):
+    runner = InvertRunner()
+    stylizer = _stylizer(device_kind, _engine(runner, runner))
+    spy = stylizer.device = _WaitSpy(stylizer.device)
+    stylizer.stylize(_flat(40), [], STYLIZE)
+    stylizer.stylize(_flat(40), [], ORIGINAL)
+    assert spy.waits == [True, False]
+    fresh = _stylizer(device_kind, _engine(runner, runner))
+    spy = fresh.device = _WaitSpy(fresh.device)
+    fresh.stylize(_flat(40), [], ASYNC, refresh=True)  # none yet: made now, and waited for
+    fresh.side_background.result()
+    fresh.stylize(_flat(40), [], ASYNC, refresh=True)  # takes the finished one, starts another
+    fresh.stylize(_flat(40), [], PROBE)
+    assert spy.waits == [True, False, False]
+    stylizer.close()
+    fresh.close()
+
+
+def test_a_probe_keeps_the_frame_as_captured_and_measures_the_background(device_kind):
+    clock = FakeClock()
+    runner = InvertRunner(clock, cost_s=0.05)
+    stylizer = _stylizer(device_kind, _engine(runner, runner), clock)
+    assert (stylizer.stylize(_flat(40), [], PROBE) == 40).all()
+    stylizer.side_background.result()
+    times: dict[str, float] = {}
+    assert (stylizer.stylize(_flat(40), [], PROBE, refresh=False, stage_ms=times) == 40).all()
+    assert times["background"] == pytest.approx(50.0)
+    stylizer.close()
+
+
+def test_a_lower_background_factor_stylizes_a_smaller_background(device_kind):
+    runner = InvertRunner()
+    stylizer = _stylizer(device_kind, _engine(runner, runner))
+    stylizer.stylize(np.zeros((320, 480, 3), np.uint8), [], background_factor=0.5)
+    assert runner.sizes == [(160, 240)]
+    stylizer.close()
+
+
+def test_stage_times_cover_heads_background_and_compose(device_kind):
+    from streamer.capture.synthetic import Motion, SyntheticSource
+    from streamer.tracking.alignment import similarity_transform
+
+    clock = FakeClock()
+    heads, background = InvertRunner(clock, cost_s=0.02), InvertRunner(clock, cost_s=0.03)
+    stylizer = _stylizer(device_kind, _engine(heads, background), clock, parallel=False)
+    source = SyntheticSource([Motion((320, 240), scale=1.2)])
+    matrices = [similarity_transform(p, DCTNET_LAYOUT.template) for p in source.ground_truth(0)]
+    times: dict[str, float] = {}
+    stylizer.stylize(source.render(0), matrices, stage_ms=times)
+    assert times == pytest.approx({"heads": 20.0, "background": 30.0, "compose": 0.0})
+    stylizer.close()
+
+
+def test_a_frame_records_its_stage_times_and_heads_land_where_the_faces_are(device_kind):
+    from streamer.capture.synthetic import Motion, SyntheticSource
+    from streamer.tracking.tracker import TrackedFace
+
+    runner = InvertRunner()
+    stylizer = _stylizer(device_kind, _engine(runner))
+    source = SyntheticSource([Motion((320, 240), scale=1.2)])
+    image = source.render(0)
+    faces = [TrackedFace(0, p, p, (0, 0, 1, 1)) for p in source.ground_truth(0)]
+    frame = Frame(image, 0, Fraction(1, 30), 0)
+    out = stylizer(frame, faces)
+    assert set(frame.stage_ms) == {"heads", "compose"}
+    nose = source.ground_truth(0)[0][2].astype(int)
+    assert np.abs(out[nose[1], nose[0]].astype(int) - (255 - image[nose[1], nose[0]].astype(int))).max() <= 2
+    assert (out[:5, :5] == image[:5, :5]).all(), "far from the face the frame is untouched"
+    stylizer.close()
+
+
+class _HalfSegmenter:
+    """A person mask: the left half of each crop."""
+
+    def masks(self, crops: np.ndarray) -> np.ndarray:
+        out = np.zeros(crops.shape[:3], np.float32)
+        out[:, :, : crops.shape[2] // 2] = 1.0
+        return out
+
+
+def test_a_family_that_segments_heads_gets_crops_on_white_from_the_segmenter_it_is_given():
+    seen = []
+
+    class Recording(InvertRunner):
+        def infer_impl(self, feed):
+            seen.append(feed["image"].copy())
+            return super().infer_impl(feed)
+
+    engine = _engine(Recording(), segments_heads=True)
+    assert engine.capabilities.segments_heads
+    with pytest.raises(ValueError, match="segmenter"):
+        CpuFrameDevice(engine)
+    device = CpuFrameDevice(engine, segmenter=_HalfSegmenter())
+    heads, _ = device.stylize_heads(np.zeros((480, 640, 3), np.uint8), [np.array([[1.0, 0, 0], [0, 1.0, 0]])])
+    half = DCTNET_LAYOUT.size // 2
+    assert (seen[0][0, :, :half] == 0).all() and (seen[0][0, :, half:] == 255).all(), "outside the person: white"
+    _stylized, masks = heads
+    assert (masks[0, :, half:] == 0).all(), "the pasted head is limited to the person"
+
+
+def test_the_tensor_path_is_chosen_only_for_tensor_runners_on_one_cuda_device():
+    class OnCuda(InvertRunner):
+        device = "cuda"
+
+    class NumpyOnly(InvertRunner):
+        device = "cuda"
+        takes_tensors = False
+
+    assert _engine(OnCuda(), OnCuda()).capabilities.takes_tensors
+    assert not _engine(OnCuda(), NumpyOnly()).capabilities.takes_tensors
+    assert not _engine(OnCuda(), InvertRunner()).capabilities.takes_tensors, "two devices"
+    cpu = open_frame_stylizer(_engine(InvertRunner(), InvertRunner()))
+    assert isinstance(cpu.device, CpuFrameDevice), "tensors on the CPU: the NumPy path is faster there"
+    cpu.close()
