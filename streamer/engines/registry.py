@@ -165,7 +165,7 @@ def _runner(
         device = "cuda" if _cuda_available() else "cpu"
         notes.append(
             f"TensorRT not used for {role}: {reason}; using {backend} ({device}). "
-            f"Build it with: python -m trt_build {manifest.style}"
+            f"Build it with: streamer-trt-build {manifest.style}"
         )
     if backend == "torch":
         from streamer.engines.backends.torch import TorchRunner
@@ -187,9 +187,7 @@ def _runner(
         path = int8  # about twice as fast on CPUs; see BENCHMARKS.md for its accuracy
     elif precision == "int8":
         notes.append(f"no int8 {role} network for {manifest.style}; using fp32")
-    runner = OnnxRuntimeRunner(path, threads=threads, device=device)
-    runner.precision = "int8" if path == int8 else "fp32"
-    return runner
+    return OnnxRuntimeRunner(path, threads=threads, device=device, precision="int8" if path == int8 else "fp32")
 
 
 def open_engine(
@@ -258,11 +256,6 @@ def _open_style(style: str, backend: str, threads: int, device: str, precision: 
         from streamer.engines.toon import BACKGROUND_PARAMS
 
         background = _toon_runner(BACKGROUND_PARAMS, threads)
-    segmenter = None
-    if family.segment_heads:
-        from streamer.compose.segmentation import HeadSegmenter
-
-        segmenter = HeadSegmenter()
-    engine = StyleEngine(style, head, background, layout, mask, family.background_multiple, segmenter)
+    engine = StyleEngine(style, head, background, layout, mask, family.background_multiple, family.segment_heads)
     engine.notes = notes
     return engine
