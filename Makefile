@@ -28,8 +28,8 @@ test: env
 	$(BIN)/python -m pytest -q
 
 lint: env
-	$(BIN)/ruff check streamer trt_build tests benchmarks
-	$(BIN)/ruff format --check streamer trt_build tests benchmarks
+	$(BIN)/ruff check streamer trt_build tests benchmarks setup.py
+	$(BIN)/ruff format --check streamer trt_build tests benchmarks setup.py
 
 bench: env
 	$(BIN)/python benchmarks/bench_file.py

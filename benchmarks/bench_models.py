@@ -119,8 +119,8 @@ def int8_difference(graphs) -> None:
     """Each int8 graph against fp32 on the astronaut photo, in grey levels: mean, 99th percentile,
     maximum."""
     import cv2
-    from skimage import data
 
+    from streamer import samples as data
     from streamer.engines.backends.onnxruntime import OnnxRuntimeRunner
 
     for name, size, variants in graphs:

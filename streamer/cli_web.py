@@ -39,11 +39,11 @@ def add_parsers(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        from streamer.web.gradio_app import launch
+        from streamer.server.gradio_app import launch
 
         launch(args.host, args.port)
         return 0
-    from streamer.web import server
+    from streamer.server import server
 
     if args.ice_loopback:
         server.loopback_ice_only()

@@ -114,7 +114,8 @@ def test_gpu_path_matches_the_cpu_path(dctnet_store, monkeypatch):
 def test_int8_is_close_to_fp32_on_a_photo(dctnet_store, monkeypatch):
     """The CPU default (int8 convolutions) stays close to fp32 on a real picture."""
     import cv2
-    from skimage import data
+
+    from streamer import samples as data
 
     monkeypatch.setenv("STREAMER_HOME", str(dctnet_store / "home"))
     photo = cv2.resize(np.ascontiguousarray(data.astronaut()[:, :, ::-1]), (288, 288))[None]
@@ -130,8 +131,8 @@ def test_int8_with_trained_weights_keeps_the_colours_of_fp32(tmp_path, monkeypat
     """With trained weights, the CPU default stays within about two grey levels of fp32 on a photo
     (the colour convolutions stay in float; quantizing them too moved it 2.4 levels)."""
     import cv2
-    from skimage import data
 
+    from streamer import samples as data
     from streamer.engines.install import import_style
 
     from .conftest import REFERENCE_TFLITE
@@ -158,7 +159,8 @@ def test_half_precision_stays_within_the_fp16_tolerance_on_a_photo(
     import copy
 
     import cv2
-    from skimage import data
+
+    from streamer import samples as data
 
     store = dctnet_store if style == DCTNET_FIXTURE_STYLE else photo2cartoon_store
     monkeypatch.setenv("STREAMER_HOME", str(store / "home"))

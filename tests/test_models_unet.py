@@ -118,7 +118,7 @@ def _reference_input() -> np.ndarray:
     if photo.exists():
         image = cv2.imread(str(photo))
     else:
-        from skimage import data
+        from streamer import samples as data
 
         image = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
     image = cv2.resize(image, (224, 224), interpolation=cv2.INTER_AREA)

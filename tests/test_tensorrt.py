@@ -1,4 +1,4 @@
-"""TensorRT: engine keys, `python -m trt_build`, and the fallback when an engine cannot be used.
+"""TensorRT: engine keys, `streamer-trt-build`, and the fallback when an engine cannot be used.
 
 The build and the runner themselves need `tensorrt` and a GPU; those tests skip with the reason
 elsewhere (TensorRT is not installable in this project's CI)."""
@@ -6,6 +6,7 @@ elsewhere (TensorRT is not installable in this project's CI)."""
 import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from streamer.engines.backends.tensorrt import engine_key, key_mismatch
 from .conftest import DCTNET_FIXTURE_STYLE
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _gpu() -> bool:
@@ -48,10 +50,16 @@ def test_profiles_must_cover_the_shapes_asked_for():
     assert "does not cover" in key_mismatch(KEY, {**KEY, "shapes": wider})
 
 
-def _trt_build(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def _trt_build(*args: str, env: dict | None = None, module: str = "streamer.trt_build") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "trt_build", *args], capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=300, env=env, cwd=REPO
     )
+
+
+def test_the_engine_builder_runs_as_streamer_trt_build_and_from_a_checkout_as_trt_build():
+    for module in ("streamer.trt_build", "trt_build"):
+        result = _trt_build("--help", module=module)
+        assert result.returncode == 0 and result.stdout.startswith("usage: streamer-trt-build "), module
 
 
 @pytest.mark.skipif(HAS_TENSORRT and _gpu(), reason="TensorRT and a GPU are present: the build runs for real")
@@ -77,7 +85,7 @@ def test_asking_for_tensorrt_without_an_engine_falls_back_and_says_why(dctnet_st
 
     with open_engine(DCTNET_FIXTURE_STYLE, backend="tensorrt", device="auto") as engine:
         assert engine.backend.startswith(("torch", "onnxruntime"))
-        assert engine.notes and "TensorRT not used" in engine.notes[0] and "trt_build" in engine.notes[0]
+        assert engine.notes and "TensorRT not used" in engine.notes[0] and "streamer-trt-build" in engine.notes[0]
         crops = np.zeros((1, 288, 288, 3), np.uint8)
         assert engine.stylize_heads(crops).shape == crops.shape
 
@@ -105,7 +113,7 @@ def test_every_graph_trt_build_reads_takes_and_gives_uint8_through_a_cast(
 ):
     from streamer.engines.store import read_manifest
     from streamer.engines.toon import BACKGROUND_PARAMS, HEAD_PARAMS, build_toon_model
-    from trt_build.build import uint8_io_problem
+    from streamer.trt_build.build import uint8_io_problem
 
     graphs = {}
     for role, params in (("head", HEAD_PARAMS), ("background", BACKGROUND_PARAMS)):

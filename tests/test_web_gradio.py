@@ -19,7 +19,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def demo_url():
-    from streamer.web.gradio_app import launch
+    from streamer.server.gradio_app import launch
 
     port = _free_port()
     app = launch(port=port, block=False)

@@ -16,7 +16,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack  # noqa: E402
 
 from streamer.capture.synthetic import Motion, SyntheticSource  # noqa: E402
-from streamer.web import server as web_server  # noqa: E402
+from streamer.server import server as web_server  # noqa: E402
 
 web_server.loopback_ice_only()
 
@@ -227,7 +227,7 @@ def test_bad_requests_get_a_4xx_with_one_sentence(frames):
 def test_relayed_audio_is_held_back_by_the_video_latency_and_keeps_its_own_clock():
     import av
 
-    from streamer.web.tracks import ForwardAudioTrack
+    from streamer.server.tracks import ForwardAudioTrack
 
     async def scenario():
         track = ForwardAudioTrack()

@@ -62,13 +62,13 @@ class Motion:
 
 
 def _astronaut_bgr() -> np.ndarray:
-    from skimage import data
+    from streamer import samples as data
 
     return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
 
 
 def _background_bgr(width: int, height: int) -> np.ndarray:
-    from skimage import data
+    from streamer import samples as data
 
     scene = np.ascontiguousarray(data.coffee()[:, :, ::-1])
     return cv2.resize(scene, (width, height), interpolation=cv2.INTER_AREA)

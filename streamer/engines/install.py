@@ -26,7 +26,7 @@ STYLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
 def _check_image(size: int) -> np.ndarray:
-    from skimage import data
+    from streamer import samples as data
 
     photo = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
     return cv2.resize(photo, (size, size), interpolation=cv2.INTER_AREA)[None]
@@ -102,7 +102,8 @@ def quantize_int8(source: Path, target: Path, size: int, float_colour_convs: boo
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
-    from skimage import data
+
+    from streamer import samples as data
 
     photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), data.camera()]
     samples = [cv2.resize(np.ascontiguousarray(np.atleast_3d(p)[:, :, ::-1]), (size, size)) for p in photos]

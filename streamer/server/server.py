@@ -24,15 +24,17 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
 
+from streamer.engines.registry import DEFAULT_STYLE
 from streamer.errors import StreamerError
 from streamer.pipeline.live import LiveControls, LiveOptions, LivePipeline
-from streamer.web.tracks import ForwardAudioTrack, ForwardVideoTrack, IncomingVideo
+from streamer.server.tracks import ForwardAudioTrack, ForwardVideoTrack, IncomingVideo
 
-STATIC = Path(__file__).parent / "static"
+PAGE_FILES = ("index.html", "app.js", "style.css")
 MAX_BODY = 64 * 1024
 MAX_SDP = 32 * 1024
 NO_MEDIA_TIMEOUT_S = 20.0
@@ -40,13 +42,33 @@ NO_MEDIA_TIMEOUT_S = 20.0
 
 @dataclass
 class ServerOptions:
-    style: str = "toon"
+    style: str = DEFAULT_STYLE
+    # Every session's engine and tracker, as in `streamer live`.
+    backend: str = "auto"
+    device: str = "auto"
+    precision: str = "auto"
+    background_style: str = "same"
+    max_faces: int = 4
+    detect_every: int = 10
     max_sessions: int = 4
     room_capacity: int = 2
     ice_servers: list[dict] = field(default_factory=list)  # [{"urls": ..., "username": ..., "credential": ...}]
     fps: float = 30.0
     latency_budget_ms: float | None = None
     open_engine: object = None  # for tests: style -> engine
+
+
+def page_files() -> dict[str, Path]:
+    """The page's files by name: the package data `streamer.webpage` of an install from a wheel, or
+    the top-level `web/` folder of a checkout (run in place, or installed in editable mode)."""
+    folders = [Path(__file__).resolve().parents[2] / "web"]
+    with contextlib.suppress(ModuleNotFoundError):  # not importable from a checkout
+        folders.insert(0, resources.files("streamer.webpage"))
+    for folder in folders:
+        files = {name: folder / name for name in PAGE_FILES}
+        if all(path.is_file() for path in files.values()):
+            return {name: Path(str(path)) for name, path in files.items()}
+    raise StreamerError(f"the page files ({', '.join(PAGE_FILES)}) are missing; reinstall streamer")
 
 
 class BadRequest(Exception):
@@ -118,6 +140,12 @@ class Session:
             fps=server.options.fps,
             latency_budget_ms=server.options.latency_budget_ms,
             style=self.controls.style,
+            backend=server.options.backend,
+            device=server.options.device,
+            precision=server.options.precision,
+            background_style=server.options.background_style,
+            max_faces=server.options.max_faces,
+            detect_every=server.options.detect_every,
             # The cores shared among the sessions the server may hold: one session gets them all.
             threads=max(1, (os.cpu_count() or 1) // server.options.max_sessions),
         )
@@ -211,6 +239,7 @@ class StreamerServer:
         self.options = options
         self.sessions: set[Session] = set()
         self.rooms: dict[str, Room] = {}
+        self.page = page_files()
 
     def styles(self) -> list[str]:
         from streamer.engines import store
@@ -243,11 +272,11 @@ class StreamerServer:
             return web.json_response({"error": exc.reason}, status=exc.status)
 
     async def _index(self, request):
-        return web.FileResponse(STATIC / "index.html")
+        return web.FileResponse(self.page["index.html"])
 
     async def _asset(self, request):
         # Only these two names are routed: no request can name another file.
-        return web.FileResponse(STATIC / request.path.lstrip("/"))
+        return web.FileResponse(self.page[request.path.lstrip("/")])
 
     async def _styles(self, request):
         return web.json_response({"styles": self.styles(), "default": self.options.style})

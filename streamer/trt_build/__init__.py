@@ -1,0 +1,1 @@
+"""Offline TensorRT engine builds for streamer styles (see `streamer-trt-build --help`)."""
