@@ -28,8 +28,9 @@ import av
 
 from streamer.capture.file import FileSource
 from streamer.capture.synthetic import Motion, SyntheticSource, write_clip
-from streamer.compose import background_size, crop_heads, paste_head, resize_to
+from streamer.compose import background_size, resize_to
 from streamer.engines import open_engine
+from streamer.pipeline.cpu_device import CpuFrameDevice
 from streamer.pipeline.file_job import StylizeOptions, stylize_file
 from streamer.sinks.file import FileSink
 from streamer.tracking.alignment import similarity_transform
@@ -71,6 +72,7 @@ def run_naive(clip: Path, out: Path, options: StylizeOptions) -> int:
     """Everything in order, one frame at a time, full detection on every frame, no reuse."""
     mp = load_mediapipe()
     engine = open_engine(options.style)
+    device = CpuFrameDevice(engine, parallel=False)  # the same head cropping and pasting as the pipeline
     with quiet_native_stderr():
         mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=True, max_num_faces=options.max_faces, refine_landmarks=True
@@ -93,12 +95,11 @@ def run_naive(clip: Path, out: Path, options: StylizeOptions) -> int:
             for face in result.multi_face_landmarks or []:
                 pts = np.array([(p.x * w, p.y * h) for p in face.landmark])
                 matrices.append(similarity_transform(five_points(pts), engine.layout.template))
-            inputs, masks = engine.prepare_heads(crop_heads(image, matrices, engine.layout.size))
-            heads = engine.stylize_heads(inputs)
+            heads = device.stylize_heads(image, matrices)[0] if matrices else None
             size = background_size(w, h, options.background_scale, options.background_short_side)
-            canvas = resize_to(engine.stylize_background(resize_to(image, size)), (w, h)).copy()
-            for head, mask, m in zip(heads, masks, matrices, strict=True):
-                paste_head(canvas, head, mask, m)
+            canvas, _ = device.compose(
+                resize_to(engine.stylize_background(resize_to(image, size)), (w, h)), heads, matrices, None
+            )
             if sink is None:
                 sink = FileSink(
                     out, w, h, source.time_base, source.rate, source.audio_streams, options.crf, options.preset

@@ -67,11 +67,11 @@ def naive(clip: Path, seconds: float, style: str) -> list[tuple[float, float]]:
     """Capture into an unbounded queue; process every frame fully, in order."""
     from streamer.capture.live import RealtimeFileSource
     from streamer.engines import open_engine
-    from streamer.pipeline.stylizer import FrameStylizer
+    from streamer.pipeline.stylizer import open_frame_stylizer
     from streamer.tracking.tracker import FaceTracker
 
     engine = open_engine(style, threads=2)
-    stylizer = FrameStylizer(engine, background_short_side=360)
+    stylizer = open_frame_stylizer(engine, background_short_side=360)
     tracker = FaceTracker()
     frames: queue.Queue = queue.Queue()  # the naive design: no bound, nothing dropped
     stop = threading.Event()

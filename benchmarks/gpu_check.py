@@ -26,10 +26,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streamer.engines.backends.torch import TorchRunner
-from streamer.engines.base import DCTNET_LAYOUT, feathered_head_mask
+from streamer.engines.base import DCTNET_LAYOUT, StyleEngine
 from streamer.engines.models.photo2cartoon import Photo2Cartoon
 from streamer.engines.models.unet import CartoonUNet
-from streamer.pipeline.gpu import TorchFrameStylizer
+from streamer.pipeline.gpu import TorchFrameDevice
+from streamer.pipeline.quality import BackgroundMode
+from streamer.pipeline.stylizer import FrameStylizer
 from streamer.tracking.alignment import similarity_transform
 
 
@@ -86,26 +88,25 @@ def sweep(device: str, frames: int, sizes, face_counts) -> list[str]:
             background = TorchRunner(
                 CartoonUNet(rgb=False, guided_eps=1e-2), device, precision, cuda_graphs=device.startswith("cuda")
             )
+            engine = StyleEngine("unet", heads, background, DCTNET_LAYOUT, background_multiple=16)
             for faces in face_counts:
                 matrices = face_matrices(width, height, faces)
-                for streams, mode in ((1, "stylize"), (2, "stylize"), (2, "async")):
-                    stylizer = TorchFrameStylizer(
-                        heads,
-                        background,
-                        DCTNET_LAYOUT,
-                        feathered_head_mask(DCTNET_LAYOUT),
-                        device,
-                        background_hw=lambda h, w: (min(h, 720), round(w * min(h, 720) / h)),
-                        two_streams=streams == 2,
+                for streams, mode in (
+                    (1, BackgroundMode.STYLIZE),
+                    (2, BackgroundMode.STYLIZE),
+                    (2, BackgroundMode.ASYNC),
+                ):
+                    stylizer = FrameStylizer(
+                        engine, TorchFrameDevice(engine, device, two_streams=streams == 2), background_short_side=720
                     )
                     for i in range(3):  # warm-up, CUDA graph capture
-                        stylizer(image, matrices, mode, refresh=i == 0)
+                        stylizer.stylize(image, matrices, mode, refresh=i == 0)
                     start = time.perf_counter()
                     for i in range(frames):
-                        stylizer(image, matrices, mode, refresh=i % 3 == 0)
+                        stylizer.stylize(image, matrices, mode, refresh=i % 3 == 0)
                     ms = (time.perf_counter() - start) / frames * 1000  # async work spans frames: a mean
                     stylizer.close()
-                    label = "every frame" if mode == "stylize" else "async, 1 in 3"
+                    label = "every frame" if mode is BackgroundMode.STYLIZE else "async, 1 in 3"
                     rows.append(
                         f"| {width}x{height} | {faces} | {precision} | {streams} | {label} | {1000 / ms:.1f} "
                         f"| {ms:.2f} |"

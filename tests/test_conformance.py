@@ -43,8 +43,8 @@ def _check(style: str, size: int, backend: str, device: str, precision: str) -> 
         want_background = reference.stylize_background(background).astype(int)
     with open_engine(style, backend=backend, device=device, precision=precision) as engine:
         if backend == "torch" and precision == "fp16":
-            for runner in (engine._heads, engine._background):
-                if hasattr(runner, "module"):
+            for runner in (engine.head_runner, engine.background_runner):
+                if runner is not None and runner.backend == "torch":
                     assert runner.precision == "fp16"
         got_heads = engine.stylize_heads(heads).astype(int)
         got_background = engine.stylize_background(background).astype(int)
@@ -68,17 +68,18 @@ def test_builtin_style_runs_on_onnxruntime_only_and_says_so():
     from streamer.errors import InvalidInputError
 
     with open_engine("toon") as engine:
-        assert engine.backend == "onnxruntime (cpu)"
+        assert engine.backend == "onnxruntime (cpu, fp32)"
     with pytest.raises(InvalidInputError, match="runs on onnxruntime"):
         open_engine("toon", backend="torch")
 
 
 def test_gpu_path_matches_the_cpu_path(dctnet_store, monkeypatch):
-    """The tensor pipeline (warp, two streams, compose) gives the OpenCV pipeline's picture."""
+    """The tensor device part (warp, two streams, compose) gives the OpenCV device part's picture."""
     from fractions import Fraction
 
     from streamer.frame import Frame
-    from streamer.pipeline.gpu import TorchFrameStylizer
+    from streamer.pipeline.cpu_device import CpuFrameDevice
+    from streamer.pipeline.gpu import TorchFrameDevice
     from streamer.pipeline.stylizer import FrameStylizer
     from streamer.tracking.tracker import TrackedFace
 
@@ -89,19 +90,12 @@ def test_gpu_path_matches_the_cpu_path(dctnet_store, monkeypatch):
     image = source.render(0)
     faces = [TrackedFace(i, p, p, (0, 0, 1, 1)) for i, p in enumerate(source.ground_truth(0))]
     with open_engine(DCTNET_FIXTURE_STYLE, backend="torch", device="cpu") as engine:
-        cpu = FrameStylizer(engine, background_short_side=360, parallel=False)
-        expected = cpu(Frame(image, 0, Fraction(1, 30), 0), faces).astype(int)
-        cpu.close()
-        matrices = cpu.head_matrices(faces)
-        gpu = TorchFrameStylizer(
-            engine._heads,
-            engine._background,
-            engine.layout,
-            engine.head_mask,
-            "cpu",
-            background_hw=lambda h, w: (360, round(w * 360 / h)),
-        )
-        got = gpu(image, matrices).astype(int)
+        results = []
+        for device in (CpuFrameDevice(engine, parallel=False), TorchFrameDevice(engine, "cpu")):
+            stylizer = FrameStylizer(engine, device, background_short_side=360)
+            results.append(stylizer(Frame(image, 0, Fraction(1, 30), 0), faces).astype(int))
+            stylizer.close()
+    expected, got = results
     diff = np.abs(got - expected)
     assert diff.mean() < 2.0
     # Where the heads are, the two paths agree closely (resampling differs only in rounding).
@@ -166,7 +160,7 @@ def test_half_precision_stays_within_the_fp16_tolerance_on_a_photo(
     monkeypatch.setenv("STREAMER_HOME", str(store / "home"))
     photo = torch.from_numpy(cv2.resize(np.ascontiguousarray(data.astronaut()[:, :, ::-1]), (size, size))[None])
     with open_engine(style, backend="torch", device="cpu") as engine, torch.inference_mode():
-        module = engine._heads.module
+        module = engine.head_runner.module
         expected = module(photo).numpy().astype(int)
         got = copy.deepcopy(module).half()(photo).numpy().astype(int)
     assert np.abs(got - expected).max() <= TOLERANCE["fp16"]
