@@ -1,4 +1,4 @@
-"""`make demo`: build a sample clip from scikit-image's astronaut photo, then stylize it.
+"""`make demo`: build a sample clip from the astronaut sample photo (`streamer.samples`), then stylize it.
 
 The clip (640x480, 30 fps, 5 s, with a 440 Hz tone as audio) moves the astronaut's head by known
 transforms, and a second face enters halfway. Usage: `python -m streamer.demo [OUT_DIR]`.
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(argv[0] if argv else "out/demo")
     out_dir.mkdir(parents=True, exist_ok=True)
     sample = out_dir / "sample.mp4"
-    print(f"making the sample clip {sample} from scikit-image's astronaut photo ...")
+    print(f"making the sample clip {sample} from the astronaut sample photo ...")
     write_clip(sample, (frame.image for frame in demo_source()))
     result = out_dir / "sample_toon.mp4"
     status = cli_main(["stylize", str(sample), str(result)])

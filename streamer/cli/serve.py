@@ -1,12 +1,14 @@
-"""`streamer serve` (WebRTC page) and `streamer demo` (Gradio)."""
+"""`streamer serve`: the WebRTC page (mirror and call rooms); see `streamer.server`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from streamer.cli.common import add_engine_arguments, engine_options
 
-def add_parsers(commands) -> None:
+
+def add_parser(commands) -> None:
     serve = commands.add_parser(
         "serve",
         help="live cartoon video calls in the browser (WebRTC)",
@@ -17,7 +19,7 @@ def add_parsers(commands) -> None:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--cert", type=Path, help="TLS certificate (PEM), needed for cameras off localhost")
     serve.add_argument("--key", type=Path, help="TLS private key (PEM)")
-    serve.add_argument("--style", default="toon", help="default style")
+    add_engine_arguments(serve)  # --style is the page's default; the others apply to every session
     serve.add_argument("--max-sessions", type=int, default=4, help="sessions served at once (default 4)")
     serve.add_argument("--room-capacity", type=int, default=2)
     serve.add_argument("--stun", action="append", default=[], help="STUN server URL (repeatable; default none)")
@@ -31,18 +33,10 @@ def add_parsers(commands) -> None:
         action="store_true",
         help="offer 127.0.0.1 as the only ICE candidate (loopback-only machines and tests)",
     )
-
-    demo = commands.add_parser("demo", help="the Gradio demo page (webcam, video and image tabs)")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=7860)
+    serve.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.command == "demo":
-        from streamer.server.gradio_app import launch
-
-        launch(args.host, args.port)
-        return 0
     from streamer.server import server
 
     if args.ice_loopback:
@@ -50,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     ice = [{"urls": url} for url in args.stun]
     ice += [{"urls": url, "username": args.turn_user, "credential": args.turn_password} for url in args.turn]
     options = server.ServerOptions(
-        style=args.style,
+        **engine_options(args),
         max_sessions=args.max_sessions,
         room_capacity=args.room_capacity,
         ice_servers=ice,

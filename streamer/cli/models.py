@@ -26,6 +26,7 @@ def add_parser(commands) -> None:
     verify.add_argument("styles", nargs="*", help="styles to check (default: all installed)")
     remove = sub.add_parser("remove", help="delete a stored style")
     remove.add_argument("style")
+    models.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from streamer.cli.common import add_engine_arguments, engine_options
+
 
 def add_parser(commands) -> None:
     live = commands.add_parser(
@@ -24,19 +26,15 @@ def add_parser(commands) -> None:
     )
     live.add_argument("--realtime", action="store_true", help="play a file source at its own pace, as a camera")
     live.add_argument("--loop", action="store_true", help="with --realtime: start the file again at its end")
-    live.add_argument("--style", default="toon")
     live.add_argument("--fps", type=float, default=30.0, help="target rate (default 30)")
     live.add_argument("--latency-budget-ms", type=float, help="default: one frame period")
     live.add_argument("--duration", type=float, help="stop after this many seconds")
     live.add_argument("--stats-json", type=Path, help="append one JSON line of stats per second")
     live.add_argument("--width", type=int, help="camera width to request")
     live.add_argument("--height", type=int, help="camera height to request")
-    live.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "torch", "onnxruntime"])
-    live.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    live.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "int8"])
-    live.add_argument("--background-style", default="same", choices=["same", "toon", "none"])
-    live.add_argument("--max-faces", type=int, default=4)
+    add_engine_arguments(live)
     live.add_argument("--quiet", action="store_true", help="no per-second status line")
+    live.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,12 +50,7 @@ def run(args: argparse.Namespace) -> int:
         latency_budget_ms=args.latency_budget_ms,
         duration=args.duration,
         stats_json=args.stats_json,
-        style=args.style,
-        backend=args.backend,
-        device=args.device,
-        precision=args.precision,
-        background_style=args.background_style,
-        max_faces=args.max_faces,
+        **engine_options(args),
     )
     controls = LiveControls(args.style, styles=style_names())
 

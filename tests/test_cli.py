@@ -1,0 +1,146 @@
+"""The `streamer` command from the user's side: the commands share their engine options (names,
+choices, defaults), pass them on, and run as `streamer`, `python -m streamer.cli` and `python -m streamer`."""
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from streamer.cli import EXIT_USER_ERROR, build_parser, main
+from streamer.engines.registry import BACKENDS, BACKGROUND_STYLES, DEFAULT_STYLE, DEVICES, PRECISIONS
+
+REPO = Path(__file__).resolve().parents[1]
+# The least each command needs to parse.
+COMMANDS = {
+    "stylize": ["stylize", "in.mp4", "out.mp4"],
+    "live": ["live", "--source", "webcam:0", "--sink", "preview"],
+    "serve": ["serve"],
+}
+
+
+def _help(capsys, *command: str) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def _options(parser, command: str) -> dict:
+    """The options of one subcommand: flag -> argparse action."""
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    return {flag: action for action in sub._actions for flag in action.option_strings}
+
+
+def test_live_help_lists_the_engine_options_of_stylize(capsys):
+    live = _help(capsys, "live")
+    for flag in ("--detect-every", "--max-faces", "--style", "--backend", "--device", "--precision"):
+        assert flag in live and flag in _help(capsys, "stylize")
+    assert "streamer models list" in live and "streamer styles" not in live
+
+
+def test_style_defaults_to_the_same_style_in_stylize_live_and_serve():
+    parser = build_parser()
+    styles = {name: parser.parse_args(args).style for name, args in COMMANDS.items()}
+    assert styles == dict.fromkeys(COMMANDS, DEFAULT_STYLE)
+
+
+def test_engine_choices_are_the_registry_s_in_every_command():
+    parser = build_parser()
+    for command in COMMANDS:
+        options = _options(parser, command)
+        assert tuple(options["--backend"].choices) == BACKENDS, command
+        assert tuple(options["--device"].choices) == DEVICES, command
+        assert tuple(options["--precision"].choices) == PRECISIONS, command
+        assert tuple(options["--background-style"].choices) == BACKGROUND_STYLES, command
+        for flag in ("--max-faces", "--detect-every"):
+            assert options[flag].default >= 1, (command, flag)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_unknown_backend_is_refused_with_status_2(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*COMMANDS[command], "--backend", "nope"])
+    assert exit_.value.code == EXIT_USER_ERROR
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--max-faces", "--detect-every"])
+def test_face_counts_below_one_are_refused(flag, capsys):
+    for args in COMMANDS.values():
+        with pytest.raises(SystemExit) as exit_:
+            main([*args, flag, "0"])
+        assert exit_.value.code == EXIT_USER_ERROR
+        assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_live_passes_the_engine_options_to_the_pipeline(monkeypatch, tmp_path, capsys):
+    import streamer.pipeline.live as live
+
+    seen = {}
+
+    class Pipeline:
+        def __init__(self, open_source, sinks, options, controls, **kw):
+            seen["options"], seen["controls"] = options, controls
+
+        def run(self):
+            return SimpleNamespace(frames_in=0, frames_out=0, dropped=0, latencies_ms=[])
+
+    monkeypatch.setattr(live, "LivePipeline", Pipeline)
+    args = ["--detect-every", "3", "--max-faces", "2", "--background-style", "none", "--precision", "fp32"]
+    code = main(["live", "--source", "udp://127.0.0.1:9", "--sink", f"file:{tmp_path / 'o.mp4'}", *args, "--quiet"])
+    assert code == 0 and "0 frames in" in capsys.readouterr().out
+    options = seen["options"]
+    assert (options.detect_every, options.max_faces, options.background_style) == (3, 2, "none")
+    assert (options.style, options.precision) == (DEFAULT_STYLE, "fp32")
+    assert seen["controls"].style == DEFAULT_STYLE
+
+
+def test_serve_passes_the_engine_options_to_every_session(monkeypatch):
+    pytest.importorskip("aiortc")
+    from streamer.server import server
+
+    seen = {}
+    monkeypatch.setattr(server, "run", lambda host, port, options, cert, key: seen.update(options=options))
+    assert main(["serve", "--detect-every", "5", "--device", "cpu", "--max-faces", "1"]) == 0
+    options = seen["options"]
+    assert (options.detect_every, options.device, options.max_faces, options.style) == (5, "cpu", 1, DEFAULT_STYLE)
+
+
+def test_the_page_is_found_in_the_web_folder_of_a_checkout():
+    pytest.importorskip("aiortc")
+    from streamer.server.server import page_files
+
+    files = page_files()
+    assert sorted(files) == ["app.js", "index.html", "style.css"]
+    assert all(path.is_file() and path.parent.name in ("web", "webpage") for path in files.values())
+
+
+@pytest.mark.parametrize("module", ["streamer.cli", "streamer"])
+def test_python_m_runs_the_command(module):
+    result = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0 and result.stdout.startswith("streamer ")
+
+
+def test_console_scripts_are_installed():
+    folder = Path(sys.executable).parent
+    if not (folder / "streamer").exists():
+        pytest.skip("streamer is not installed in this environment (run from a checkout)")
+    result = subprocess.run([folder / "streamer", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("streamer ")
+    result = subprocess.run([folder / "streamer-trt-build", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("usage: streamer-trt-build ")
+
+
+def test_the_sample_photos_ship_with_the_package():
+    from streamer import samples
+
+    shapes = {name: getattr(samples, name)().shape for name in ("astronaut", "coffee", "chelsea", "rocket", "camera")}
+    assert shapes == {
+        "astronaut": (512, 512, 3),
+        "coffee": (400, 600, 3),
+        "chelsea": (300, 451, 3),
+        "rocket": (427, 640, 3),
+        "camera": (512, 512),
+    }
