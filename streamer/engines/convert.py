@@ -24,6 +24,16 @@ _UNET_LAYERS = (
 )
 
 
+def _parameter(tf_name: str) -> str:
+    """The U-Net parameter a TF weight name maps onto (`models.unet.tf_name_to_parameter`)."""
+    from streamer.engines.models.unet import tf_name_to_parameter
+
+    name = tf_name_to_parameter(tf_name)
+    if name is None:
+        raise ModelError(f"{tf_name} is not a U-Net weight")
+    return name
+
+
 # The guided filter's epsilon is the scalar constant added to the variance.
 GUIDED_EPS_CONSTANT = "add/y"
 
@@ -37,7 +47,6 @@ def unet_weights_from_graphdef(path: Path) -> tuple[dict[str, np.ndarray], float
     """U-Net weights (torch names and layouts) from a frozen TF graph's `.../Conv/weights` Consts,
     and the guided filter's epsilon when the graph has it."""
     from streamer.engines.graphdef import FrozenGraph
-    from streamer.engines.models.unet import tf_name_to_parameter
 
     constants = FrozenGraph(path).constants()
     anchor = next((name for name in constants if name.endswith("Conv/weights")), None)
@@ -53,7 +62,7 @@ def unet_weights_from_graphdef(path: Path) -> tuple[dict[str, np.ndarray], float
             value = constants[name].astype(np.float32)
             if suffix == "weights":
                 value = value.transpose(3, 2, 0, 1)  # HWIO -> OIHW
-            weights[tf_name_to_parameter(f"{layer}/{suffix}")] = value
+            weights[_parameter(f"{layer}/{suffix}")] = value
     return weights, guided_eps(constants)
 
 
@@ -64,8 +73,6 @@ def unet_weights_from_tflite(path: Path) -> tuple[dict[str, np.ndarray], float |
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as exc:
         raise ModelError("reading .tflite files needs ai-edge-litert: pip install 'streamer[tflite]'") from exc
-    from streamer.engines.models.unet import tf_name_to_parameter
-
     try:
         interpreter = Interpreter(model_path=str(path))
     except (ValueError, RuntimeError) as exc:
@@ -81,9 +88,9 @@ def unet_weights_from_tflite(path: Path) -> tuple[dict[str, np.ndarray], float |
         bias = next((n for n in names if n.endswith("/biases")), None)
         try:
             if bias is not None and len(detail["shape"]) == 1:
-                weights[tf_name_to_parameter(bias)] = interpreter.get_tensor(detail["index"]).astype(np.float32)
+                weights[_parameter(bias)] = interpreter.get_tensor(detail["index"]).astype(np.float32)
             elif kernel is not None and len(names) == 1 and len(detail["shape"]) == 4:
-                key = tf_name_to_parameter(kernel[: -len("/Conv2D")] + "/weights")
+                key = _parameter(kernel[: -len("/Conv2D")] + "/weights")
                 weights[key] = interpreter.get_tensor(detail["index"]).astype(np.float32).transpose(0, 3, 1, 2)
         except ValueError:
             continue
@@ -155,6 +162,8 @@ def export_onnx(module, path: Path, size: int | None = None, multiple: int = 4) 
             opset_version=ONNX_OPSET,
             verbose=False,
         )
+    if program is None:
+        raise ModelError(f"torch did not export {path.name}")
     program.save(str(path))
     _read_input_shape_after_its_cast(path)
 

@@ -7,6 +7,7 @@ every other field. Enough to list nodes and read their `Const` tensors as NumPy 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -129,7 +130,9 @@ class FrozenGraph:
         return {name: _tensor_to_array(t) for name, t in self._consts.items()}
 
 
-def write_frozen_graph(path: Path, constants: dict[str, np.ndarray], extra_nodes: list[tuple[str, str]] = ()) -> None:
+def write_frozen_graph(
+    path: Path, constants: dict[str, np.ndarray], extra_nodes: Sequence[tuple[str, str]] = ()
+) -> None:
     """Write a GraphDef holding `constants` as Const nodes (plus bare (name, op) nodes): for tests."""
     graph = _messages()()
     codes = {np.dtype(v): k for k, v in _DTYPES.items()}

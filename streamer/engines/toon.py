@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class _GraphBuilder:
         self.initializers.append(self._numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         return name
 
-    def op(self, op_type: str, *inputs: str, **attrs: object) -> str:
+    def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:
         out = self._name(op_type.lower())
         self.nodes.append(self._helper.make_node(op_type, list(inputs), [out], **attrs))
         return out
@@ -161,7 +162,7 @@ def build_toon_model(params: ToonParams = HEAD_PARAMS):
     color = g.op("Transpose", color, perm=[0, 2, 3, 1])
     g.nodes.append(helper.make_node("Cast", [color], [OUTPUT_NAME], to=TensorProto.UINT8))
 
-    dims = ["N", "H", "W", 3]
+    dims: list[str | int] = ["N", "H", "W", 3]
     graph = helper.make_graph(
         g.nodes,
         "toon",

@@ -14,7 +14,7 @@ import numpy as np
 
 from streamer.compose import crop_heads, paste_head, resize_to
 from streamer.engines.base import StyleEngine
-from streamer.pipeline.device import BackgroundJob, Clock, Elapsed, Finished
+from streamer.pipeline.device import BackgroundJob, Clock, Elapsed, Finished, Timing
 
 
 class CpuFrameDevice:
@@ -61,8 +61,8 @@ class CpuFrameDevice:
         return self._pool.submit(self._background, picture, size)
 
     def compose(
-        self, canvas: np.ndarray, heads: tuple | None, matrices: list[np.ndarray], wait_for: Elapsed | None
-    ) -> tuple[np.ndarray, Elapsed]:
+        self, canvas: np.ndarray, heads: tuple | None, matrices: list[np.ndarray], wait_for: Timing | None
+    ) -> tuple[np.ndarray, Timing]:
         start = self._clock()
         canvas = canvas.copy()
         if heads is not None:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from streamer.engines.base import StyleEngine
-from streamer.pipeline.device import BackgroundJob, Clock, Finished
+from streamer.pipeline.device import BackgroundJob, Clock, Finished, Timing
 from streamer.tracking.alignment import invert_affine
 
 
@@ -45,7 +45,7 @@ def _theta(dst_to_src: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, i
 def warp(images: torch.Tensor, dst_to_src: list[np.ndarray], out_hw: tuple[int, int], border: str) -> torch.Tensor:
     """Bilinear warps of N,C,H,W float `images` (one per matrix, or one image for all) to `out_hw`."""
     n = len(dst_to_src)
-    src_hw = tuple(images.shape[-2:])
+    src_hw = (int(images.shape[-2]), int(images.shape[-1]))
     theta = torch.as_tensor(
         np.stack([_theta(m, src_hw, out_hw) for m in dst_to_src]), dtype=images.dtype, device=images.device
     )
@@ -132,8 +132,9 @@ class TorchFrameDevice:
             host = host.pin_memory()
         picture = host.to(self.device, non_blocking=True).permute(2, 0, 1)[None].float()
         current = self._current()
-        for stream in {self.stream_a, self.stream_b} - {None}:
-            stream.wait_stream(current)
+        for stream in (self.stream_a, self.stream_b):
+            if stream is not None:
+                stream.wait_stream(current)
         return picture
 
     @torch.inference_mode()
@@ -166,18 +167,19 @@ class TorchFrameDevice:
                 self._worker = ThreadPoolExecutor(1, thread_name_prefix="background")
             return self._worker.submit(self._background, picture, size)
         job = Finished(*self._background(picture, size))
-        if detached:
+        if detached and self.stream_b is not None:
             picture.record_stream(self.stream_b)  # not reused by the allocator while B still reads it
         return job
 
     @torch.inference_mode()
     def compose(
-        self, canvas: torch.Tensor, heads: torch.Tensor | None, matrices: list[np.ndarray], wait_for: Span | None
-    ) -> tuple[np.ndarray, Span]:
+        self, canvas: torch.Tensor, heads: torch.Tensor | None, matrices: list[np.ndarray], wait_for: Timing | None
+    ) -> tuple[np.ndarray, Timing]:
         current = self._current()
         if current is not None:  # the join: compositing waits for the heads and this frame's background
             current.wait_stream(self.stream_a)
             if wait_for is not None:  # its end event, not the stream: a detached background queued after it runs on
+                assert isinstance(wait_for, Span), "this device part's own timing"
                 current.wait_event(wait_for.end)
         with Span(current, self._clock) as span:
             if heads is not None:

@@ -36,7 +36,7 @@ class OneEuroFilter:
     def __call__(self, t: float, x: np.ndarray, scale: float = 1.0) -> np.ndarray:
         """Filter the points `x` observed at time `t` (seconds); `scale` is the face size in pixels."""
         x = np.asarray(x, np.float64)
-        if self._x is None or self._t is None:
+        if self._x is None or self._t is None or self._dx is None:
             self._t, self._x, self._dx = t, x.copy(), np.zeros_like(x)
             return x.copy()
         dt = t - self._t

@@ -93,11 +93,10 @@ class FaceTracker:
         self.options = options or TrackerOptions()
         if self.options.max_faces < 1:
             raise ValueError("max_faces must be at least 1")
+        self._detector_model: FaceDetector | None = None
         if detector is None:
             self._detector_model = FaceDetector(self.options.min_confidence)
             detector = self._detector_model.detect
-        else:
-            self._detector_model = None
         self._detect = detector
         self._make_landmarker = landmarker_factory or (lambda: LandmarkTracker(self.options.min_confidence))
         # One landmark tracker made ahead, so the first face to appear does not pay for starting one.

@@ -9,7 +9,7 @@ import numpy as np
 from streamer.engines.runner import Runner, TensorSpec
 from streamer.errors import ModelError
 
-_ORT_TYPES = {
+_ORT_TYPES: dict[str, np.dtype] = {
     "tensor(uint8)": np.dtype(np.uint8),
     "tensor(float)": np.dtype(np.float32),
     "tensor(float16)": np.dtype(np.float16),
