@@ -2,20 +2,41 @@
 
 The catalog lists every known style, installed or not, with the files it needs and where to get
 them; styles imported with `streamer models import` (custom ones included) come from the store.
+`available_styles()` is what can be opened now (built in or installed): the one list the commands,
+the server's page, the Gradio page and the live `s` key step through.
+
+`open_engine` chooses a backend for each network from the backend registry's data
+(`streamer.engines.backends`): `auto` tries the backends in their registered order on the devices
+they declare, and every backend it skips leaves its reason in `engine.notes`; a backend asked for
+by name that cannot run is an error with one sentence, unless it declares that it falls back
+(TensorRT: engines are built offline), which is then a note.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-from streamer.engines import store
+from streamer.engines import backends, store
+from streamer.engines.backends import Backend, Network
 from streamer.engines.base import DCTNET_LAYOUT, StyleEngine, feathered_head_mask
+from streamer.engines.options import (
+    BACKGROUNDS,
+    BUILTIN_STYLE,
+    DEFAULT_STYLE,
+    EngineOptions,
+    backend_choices,
+    device_choices,
+    precision_choices,
+)
+from streamer.engines.runner import Runner
 from streamer.errors import DeviceUnavailableError, InvalidInputError, ModelError
 
-BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime")
-DEVICES = ("auto", "cpu", "cuda")
-DEFAULT_STYLE = "toon"
+# The choices, as the commands list them (the registry's, plus `auto`).
+BACKENDS = backend_choices()
+DEVICES = device_choices()
+PRECISIONS = precision_choices()
+BACKGROUND_STYLES = tuple(BACKGROUNDS)
 
 _MODELSCOPE = "https://modelscope.cn/models/damo/"
 _DCTNET_FILES = ("cartoon_h.pb", "cartoon_bg.pb", "alpha.jpg")
@@ -23,12 +44,16 @@ _DCTNET_FILES = ("cartoon_h.pb", "cartoon_bg.pb", "alpha.jpg")
 
 @dataclass(frozen=True)
 class StyleSpec:
+    """A known style. `backends` and `devices`, when given, are the only ones it runs on."""
+
     name: str
     family: str
     description: str
     files: tuple[str, ...] = ()
     source: str = ""
     licence: str = ""
+    backends: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
 
 
 def _dctnet(name: str, model_id: str, description: str) -> StyleSpec:
@@ -39,7 +64,13 @@ def _dctnet(name: str, model_id: str, description: str) -> StyleSpec:
 CATALOG: dict[str, StyleSpec] = {
     spec.name: spec
     for spec in (
-        StyleSpec("toon", "builtin", "flat tones and clean line art; no weights needed"),
+        StyleSpec(
+            BUILTIN_STYLE,
+            "builtin",
+            "flat tones and clean line art; no weights needed",
+            backends=("onnxruntime",),
+            devices=("cpu",),
+        ),
         _dctnet("anime", "cv_unet_person-image-cartoon_compound-models", "DCT-Net anime"),
         _dctnet("3d", "cv_unet_person-image-cartoon-3d_compound-models", "DCT-Net 3D"),
         _dctnet("handdrawn", "cv_unet_person-image-cartoon-handdrawn_compound-models", "DCT-Net hand-drawn"),
@@ -72,7 +103,21 @@ CATALOG: dict[str, StyleSpec] = {
 
 
 def style_names() -> list[str]:
+    """Every style known here: the catalog's, installed or not, and the installed custom ones."""
     return sorted(set(CATALOG) | {m.style for m in store.installed_styles()})
+
+
+def available_styles() -> list[str]:
+    """The styles that can be opened now: the built-in ones and the installed ones."""
+    builtin = {name for name, spec in CATALOG.items() if spec.family == "builtin"}
+    return sorted(builtin | {m.style for m in store.installed_styles()})
+
+
+def tensorrt_engine_path(style: str, role: str, precision: str):
+    """Where `streamer-trt-build` puts the engine of a style's head or background network."""
+    from streamer.engines.backends.tensorrt import engine_path
+
+    return engine_path(style, role, precision)
 
 
 def _missing_files_error(style: str) -> ModelError:
@@ -83,179 +128,240 @@ def _missing_files_error(style: str) -> ModelError:
     )
 
 
-def _toon_runner(params, threads: int):
-    from streamer.engines.backends.onnxruntime import OnnxRuntimeRunner
-    from streamer.engines.toon import build_toon_model
-
-    return OnnxRuntimeRunner(build_toon_model(params).SerializeToString(), threads=threads)
+# -- choosing a backend ---------------------------------------------------------------------------
 
 
-def _toon_engine(backend: str, threads: int) -> StyleEngine:
-    from streamer.engines.toon import BACKGROUND_PARAMS, HEAD_PARAMS
+def _builtin_networks(style: str) -> dict[str, Network]:
+    from streamer.engines.toon import BACKGROUND_PARAMS, HEAD_PARAMS, build_toon_model
 
-    if backend not in ("auto", "onnxruntime"):
-        raise InvalidInputError(f"the built-in style runs on onnxruntime; --backend {backend} is not available for it")
-    return StyleEngine(
-        "toon", _toon_runner(HEAD_PARAMS, threads), _toon_runner(BACKGROUND_PARAMS, threads), DCTNET_LAYOUT
-    )
+    params = {"head": HEAD_PARAMS, "background": BACKGROUND_PARAMS}
+    return {role: Network(style, role, build_toon_model(p).SerializeToString()) for role, p in params.items()}
 
 
-def tensorrt_engine_path(style: str, role: str, precision: str) -> Path:
-    """Where `python -m trt_build` puts the engine of a style's head or background network."""
-    return store.models_dir() / style / "tensorrt" / f"{role}.{precision}.engine"
+def _stored_networks(manifest: store.Manifest) -> dict[str, Network]:
+    networks = {}
+    for role in ("head", "background"):
+        path = manifest.path(role)
+        if path is not None:
+            int8 = manifest.path(f"{role}_int8")
+            networks[role] = Network(manifest.style, role, path, int8, manifest, manifest.sha256.get(role, ""))
+    return networks
 
 
-def _usable_tensorrt_engine(style: str, role: str, onnx_sha256: str, precision: str) -> tuple[Path | None, str]:
-    """The engine to use for `role`, or None and the reason it cannot be used."""
-    from streamer.engines.backends import tensorrt as trt_backend
-
-    try:
-        version, gpu, capability = trt_backend.current_environment()
-    except DeviceUnavailableError as exc:
-        return None, str(exc)
-    path = tensorrt_engine_path(style, role, precision)
-    stored = trt_backend.read_key(path) if path.exists() else None
-    if stored is None:
-        return None, f"no {precision} engine built for {style} {role}"
-    wanted = trt_backend.engine_key(onnx_sha256, version, gpu, capability, precision, {})
-    reason = trt_backend.key_mismatch(stored, wanted)
-    return (None, f"the {style} {role} engine is stale ({reason})") if reason else (path, "")
+def _where(backend: Backend, device: str) -> str:
+    """ "tensorrt" for a backend with one device, "torch on cuda" for one with several."""
+    return backend.name if len(backend.devices) == 1 else f"{backend.name} on {device}"
 
 
-def _cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
+def _describe(runner: Runner) -> str:
+    return f"{runner.backend} ({runner.device.split(':')[0]})"
 
 
-def resolve_backend(backend: str, device: str) -> tuple[str, str]:
-    """`auto` -> the best backend present, and the device: torch on a CUDA GPU, else ONNX Runtime."""
-    if device == "auto":
-        device = "cuda" if _cuda_available() else "cpu"
-    if device == "cuda" and not _cuda_available() and backend != "onnxruntime":
-        raise DeviceUnavailableError("--device cuda was asked for, but no CUDA GPU is usable (torch sees none)")
-    if backend == "auto":
-        backend = "torch" if device == "cuda" else "onnxruntime"
-    return backend, device
+def _add(notes: list[str], note: str) -> None:
+    if note not in notes:  # the head and the background often share a reason
+        notes.append(note)
 
 
-PRECISIONS = ("auto", "fp32", "fp16", "int8")
+@dataclass(frozen=True)
+class _Skip:
+    backend: Backend
+    device: str
+    reason: str
+    missing: bool  # the backend or its device is missing here (not a form of this network)
 
 
-def _runner(
-    manifest: store.Manifest,
-    role: str,
-    backend: str,
-    device: str,
-    threads: int,
-    notes: list[str],
-    precision: str = "auto",
-):
-    path = manifest.path(role)
-    if backend == "tensorrt":
-        precision = "fp16"
-        engine, reason = _usable_tensorrt_engine(manifest.style, role, manifest.sha256[role], precision)
-        if engine is not None:
-            from streamer.engines.backends.tensorrt import TensorRTRunner
+class _Choice:
+    """Opens one network on the first (backend, device) pair that can run it, keeping why the
+    pairs before it could not."""
 
-            return TensorRTRunner(engine)
-        backend = "torch" if _cuda_available() else "onnxruntime"
-        device = "cuda" if _cuda_available() else "cpu"
-        notes.append(
-            f"TensorRT not used for {role}: {reason}; using {backend} ({device}). "
-            f"Build it with: streamer-trt-build {manifest.style}"
+    def __init__(self, network: Network, options: EngineOptions, spec: StyleSpec | None) -> None:
+        self.network, self.options = network, options
+        self.backends = spec.backends if spec else ()
+        self.devices = spec.devices if spec else ()
+        # The style's own device restriction overrides --device (`_open_network` notes it).
+        self.device = options.device if not self.devices or options.device in self.devices else "auto"
+        self.skipped: list[_Skip] = []
+
+    def pairs(self, candidates: list[tuple[Backend, str]]) -> list[tuple[Backend, str]]:
+        return [
+            (backend, device)
+            for backend, device in candidates
+            if self.device in ("auto", device)
+            and (not self.devices or device in self.devices)
+            and (not self.backends or backend.name in self.backends)
+        ]
+
+    def first(self, pairs: list[tuple[Backend, str]]) -> tuple[Runner, str] | None:
+        for backend, device in pairs:
+            precision = backend.precision_for(device, self.options.precision)
+            missing = backend.unavailable(device)
+            reason = missing or backend.unusable(self.network, device, precision)
+            if reason:
+                self.skipped.append(_Skip(backend, device, reason, missing is not None))
+                continue
+            return backend.open(self.network, device, precision, self.options.threads), device
+        return None
+
+    def failure(self) -> DeviceUnavailableError:
+        tried = "; ".join(f"{_where(s.backend, s.device)}: {s.reason}" for s in self.skipped)
+        where = "here" if self.device == "auto" else f"on {self.device}"
+        return DeviceUnavailableError(f"no backend can run {self.network.name} {where} ({tried})")
+
+
+def _auto_pairs(exclude: str = "") -> list[tuple[Backend, str]]:
+    """`auto`'s candidates: each backend in registered order, on the devices it declares for auto."""
+    return [(b, d) for b in backends.registered() if b.name != exclude for d in b.auto_devices]
+
+
+def _named_backend(name: str, choice: _Choice) -> Backend:
+    backend = backends.get(name)
+    if backend is None:
+        raise InvalidInputError(f"unknown backend {name!r}; available: {', '.join(backend_choices())}")
+    if choice.backends and name not in choice.backends:
+        raise InvalidInputError(
+            f"style {choice.network.style!r} runs on {', '.join(choice.backends)} only; "
+            f"--backend {name} is not available for it"
         )
-    if backend == "torch":
-        from streamer.engines.backends.torch import TorchRunner
-        from streamer.engines.families import torch_module
+    return backend
 
-        if precision in ("auto", "int8"):
-            precision = "fp16" if device == "cuda" else "fp32"
-        return TorchRunner(
-            torch_module(manifest, role),
-            device=device,
-            precision=precision,
-            cuda_graphs=device == "cuda",
-            threads=threads,
+
+def _explicit_failure(backend: Backend, choice: _Choice) -> Exception:
+    """The one-sentence error for a backend asked for by name that cannot open the network."""
+    for skip in choice.skipped:
+        if not skip.missing:  # the machine has what it takes; the style lacks a form this backend needs
+            return ModelError(skip.reason)
+    asked = f"--backend {backend.name}" + ("" if choice.device == "auto" else f" --device {choice.device}")
+    return DeviceUnavailableError(f"{asked} was asked for, but {'; '.join(s.reason for s in choice.skipped)}")
+
+
+def _open_network(network: Network, options: EngineOptions, spec: StyleSpec | None, notes: list[str]) -> Runner:
+    """The runner for `network` (see the module docstring); what the user should know goes to `notes`."""
+    choice = _Choice(network, options, spec)
+    if choice.device != options.device:
+        only = ", ".join(choice.devices)
+        _add(notes, f"style {network.style!r} runs on {only} only; --device {options.device} does not apply to it")
+    if options.backend == "auto":
+        found = choice.first(choice.pairs(_auto_pairs()))
+    else:
+        named = _named_backend(options.backend, choice)
+        pairs = choice.pairs([(named, device) for device in named.devices])
+        if not pairs:
+            raise InvalidInputError(
+                f"--backend {named.name} runs on {', '.join(named.devices)}; --device {options.device} is not one"
+            )
+        found = choice.first(pairs)
+        if found is None and not named.falls_back:
+            raise _explicit_failure(named, choice)
+        if found is None:
+            failed, choice.skipped = choice.skipped, []
+            found = choice.first(choice.pairs(_auto_pairs(exclude=named.name)))
+            if found is None:
+                choice.skipped = failed + choice.skipped
+            else:
+                last = failed[-1]
+                hint = f". {named.hint.format(style=network.style).capitalize()}" if last.missing and named.hint else ""
+                _add(
+                    notes,
+                    f"{named.title} not used for {network.role}: {last.reason}; using {_describe(found[0])}{hint}",
+                )
+    if found is None:
+        raise choice.failure()
+    runner, device = found
+    for skip in choice.skipped:
+        _add(notes, f"{_where(skip.backend, skip.device)} skipped: {skip.reason}")
+    if runner.device.split(":")[0] != device:
+        _add(notes, f"{network.name} runs on {runner.device}, not {device}: {runner.backend} could not use it")
+    if options.precision != "auto" and runner.precision != options.precision:
+        _add(
+            notes,
+            f"{options.precision} is not available for {network.name} on {_describe(runner)}; using {runner.precision}",
         )
-    from streamer.engines.backends.onnxruntime import OnnxRuntimeRunner
-
-    int8 = manifest.path(f"{role}_int8")
-    if device == "cpu" and precision in ("auto", "int8") and int8 is not None:
-        path = int8  # about twice as fast on CPUs; see BENCHMARKS.md for its accuracy
-    elif precision == "int8":
-        notes.append(f"no int8 {role} network for {manifest.style}; using fp32")
-    return OnnxRuntimeRunner(path, threads=threads, device=device, precision="int8" if path == int8 else "fp32")
+    return runner
 
 
-def open_engine(
-    style: str = DEFAULT_STYLE,
-    backend: str = "auto",
-    threads: int = 1,
-    device: str = "auto",
-    precision: str = "auto",
-    background_style: str = "same",
-) -> StyleEngine:
-    """Build the engine for `style` on `backend` and `device` (`auto`: the best present).
-
-    `precision` auto is fp16 on a GPU, int8 (where stored) on a CPU. `background_style` is `same`,
-    `toon` (the cheap built-in style: for CPUs) or `none` (the background stays as it is).
-
-    Never builds a TensorRT engine: a missing or stale one falls back to torch or ONNX Runtime and
-    says so in `engine.notes`. Errors name what is missing and how to get it.
-    """
-    if backend not in BACKENDS:
-        raise InvalidInputError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-    if device not in DEVICES:
-        raise InvalidInputError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
-    if precision not in PRECISIONS:
-        raise InvalidInputError(f"unknown precision {precision!r}; available: {', '.join(PRECISIONS)}")
-    if background_style not in BACKGROUND_STYLES:
-        raise InvalidInputError(f"--background-style must be one of {', '.join(BACKGROUND_STYLES)}")
-    engine = _open_style(style, backend, threads, device, precision)
-    if background_style == "toon" and style != "toon":
-        from streamer.engines.toon import BACKGROUND_PARAMS
-
-        engine.replace_background(_toon_runner(BACKGROUND_PARAMS, threads), multiple=1)
-    elif background_style == "none":
-        engine.replace_background(None)
-    return engine
+# -- opening a style --------------------------------------------------------------------------------
 
 
-BACKGROUND_STYLES = ("same", "toon", "none")
+def _builtin_background(style: str, threads: int) -> Runner:
+    """The background network of a built-in style, on its own backend (the background of head-only
+    families, and `--background-style toon`)."""
+    notes: list[str] = []
+    options = EngineOptions(style=style, threads=threads)
+    return _open_network(_builtin_networks(style)["background"], options, CATALOG[style], notes)
 
 
-def _open_style(style: str, backend: str, threads: int, device: str, precision: str) -> StyleEngine:
-    if style == "toon":
-        return _toon_engine(backend, threads)
+def _open_style(options: EngineOptions) -> StyleEngine:
+    style = options.style
+    spec = CATALOG.get(style)
+    notes: list[str] = []
+    if spec is not None and spec.family == "builtin":
+        networks = _builtin_networks(style)
+        runners = {role: _open_network(net, options, spec, notes) for role, net in networks.items()}
+        engine = StyleEngine(style, runners["head"], runners["background"], DCTNET_LAYOUT)
+        engine.notes = notes
+        return engine
     manifest = store.read_manifest(style)
     if manifest is None:
-        if style in CATALOG:
+        if spec is not None:
             raise _missing_files_error(style)
-        raise InvalidInputError(f"unknown style {style!r}; available: {', '.join(style_names())}")
+        raise InvalidInputError(f"unknown style {style!r}; available: {', '.join(available_styles())}")
     from streamer.engines.families import FAMILIES, read_mask
 
     family = FAMILIES[manifest.family]
-    notes: list[str] = []
-    if backend == "auto" and _usable_tensorrt_engine(style, "head", manifest.sha256["head"], "fp16")[0] is not None:
-        chosen, device = "tensorrt", "cuda"
-    else:
-        chosen, device = resolve_backend(backend, device)
-    head = _runner(manifest, "head", chosen, device, threads, notes, precision)
-    background = (
-        _runner(manifest, "background", chosen, device, threads, notes, precision)
-        if manifest.path("background")
-        else None
-    )
+    runners = {role: _open_network(net, options, spec, notes) for role, net in _stored_networks(manifest).items()}
+    # A head-only family: the background gets the built-in style.
+    background = runners.get("background") or _builtin_background(BUILTIN_STYLE, options.threads)
     mask_path = manifest.path("mask")
     layout = family.layout
     mask = read_mask(mask_path, layout.size) if mask_path else feathered_head_mask(layout)
-    if background is None:  # a head-only family: the background gets the built-in style
-        from streamer.engines.toon import BACKGROUND_PARAMS
-
-        background = _toon_runner(BACKGROUND_PARAMS, threads)
-    engine = StyleEngine(style, head, background, layout, mask, family.background_multiple, family.segment_heads)
+    engine = StyleEngine(
+        style, runners["head"], background, layout, mask, family.background_multiple, family.segment_heads
+    )
     engine.notes = notes
+    return engine
+
+
+def open_engine(
+    options: EngineOptions | str | None = None,
+    backend: str | None = None,
+    threads: int | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+    background_style: str | None = None,
+) -> StyleEngine:
+    """Build the engine `options` describe (any options class that extends `EngineOptions`).
+
+    Also takes the style's name and keywords: `open_engine("anime", backend="torch", device="cpu")`;
+    keywords given with options replace those fields.
+
+    `precision` auto is each backend's default on its device (fp16 on a GPU, int8 where stored on
+    a CPU). `background_style` is `same`, `toon` (the cheap built-in style: for CPUs) or `none` (the
+    background stays as it is).
+
+    Never builds a TensorRT engine: a missing or stale one falls back to torch or ONNX Runtime and
+    says so in `engine.notes`, where every backend `auto` skipped also leaves its reason. Errors
+    name what is missing and how to get it.
+    """
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("backend", backend),
+            ("threads", threads),
+            ("device", device),
+            ("precision", precision),
+            ("background_style", background_style),
+        )
+        if value is not None
+    }
+    if isinstance(options, EngineOptions):
+        options = EngineOptions(**{**options.engine_fields(), **changes})
+    else:
+        options = EngineOptions(style=options or DEFAULT_STYLE, **changes)
+    options.validate()
+    engine = _open_style(options)
+    background = BACKGROUNDS[options.background_style]
+    if not background.stylized:
+        engine.replace_background(None)
+    elif background.network_of not in (None, options.style):
+        engine.replace_background(_builtin_background(background.network_of, options.threads), multiple=1)
     return engine

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from streamer.capture.file import FileSource, check_input_path
 from streamer.capture.image import IMAGE_EXTENSIONS, is_image_path, read_image
-from streamer.engines.registry import DEFAULT_STYLE, open_engine
+from streamer.engines.options import EngineOptions
+from streamer.engines.registry import open_engine
 from streamer.errors import InvalidInputError, OutputError
 from streamer.frame import Frame, StageClock
 from streamer.pipeline.links import END, LinkClosed, LosslessLink
@@ -42,12 +43,10 @@ FRAMES_IN_FLIGHT = 2
 
 
 @dataclass
-class StylizeOptions:
-    style: str = DEFAULT_STYLE
-    backend: str = "auto"
-    device: str = "auto"
-    precision: str = "auto"
-    background_style: str = "same"
+class StylizeOptions(EngineOptions):
+    """The engine's options (`EngineOptions`: style, backend, device, precision, background style,
+    threads), then the file job's own."""
+
     max_faces: int = 4
     detect_every: int = 10
     background_scale: float | None = None
@@ -100,13 +99,7 @@ def _check_paths(source: Path, output: Path) -> bool:
 
 
 def _open_stages(options: StylizeOptions) -> tuple[FaceTracker, FrameStylizer]:
-    engine = open_engine(
-        options.style,
-        options.backend,
-        device=options.device,
-        precision=options.precision,
-        background_style=options.background_style,
-    )
+    engine = open_engine(options)
     tracker = FaceTracker(TrackerOptions(max_faces=options.max_faces, detect_every=options.detect_every))
     # Files run whole frames side by side (see FRAMES_IN_FLIGHT), so heads and background of one
     # frame need not also run in parallel on the CPU.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 
+from streamer.engines.backends import Backend, Network, register
 from streamer.engines.runner import Runner, TensorSpec
 from streamer.errors import ModelError
 
@@ -64,3 +66,34 @@ class OnnxRuntimeRunner(Runner):
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = self._session.run(self._output_names, feed)
         return dict(zip(self._output_names, results, strict=True))
+
+
+def _unavailable(device: str) -> str | None:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "onnxruntime is not installed"
+    if device == "cuda":
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            return "onnxruntime-gpu is not installed (this onnxruntime has no CUDA provider)"
+    return None
+
+
+def _open(network: Network, device: str, precision: str, threads: int) -> OnnxRuntimeRunner:
+    if precision == "int8" and network.int8 is not None:
+        # About twice as fast on CPUs; see BENCHMARKS.md for its accuracy.
+        return OnnxRuntimeRunner(network.int8, threads=threads, device=device, precision="int8")
+    return OnnxRuntimeRunner(network.onnx, threads=threads, device=device, precision="fp32")
+
+
+# int8 where the style stores a quantized network (fp32 otherwise); the graphs run as they are.
+BACKEND = register(
+    Backend(
+        "onnxruntime",
+        "ONNX Runtime",
+        precisions={"cuda": ("fp32",), "cpu": ("int8", "fp32")},
+        open=_open,
+        unavailable=_unavailable,
+        auto_devices=("cpu", "cuda"),
+    )
+)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.engines import store
+from streamer.engines.backends import Backend, Network, register
 from streamer.engines.backends.torch import IMAGE_SPECS
 from streamer.engines.runner import Runner
 from streamer.errors import DeviceUnavailableError, ModelError
@@ -71,6 +73,11 @@ def current_environment() -> tuple[str, str, tuple[int, int]]:
     if not torch.cuda.is_available():
         raise DeviceUnavailableError("TensorRT needs a CUDA GPU, and torch sees none")
     return trt.__version__, torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0)
+
+
+def engine_path(style: str, role: str, precision: str) -> Path:
+    """Where `streamer-trt-build` puts the engine of a style's head or background network."""
+    return store.models_dir() / style / "tensorrt" / f"{role}.{precision}.engine"
 
 
 def read_key(engine_path: Path) -> dict | None:
@@ -138,3 +145,52 @@ class TensorRTRunner(Runner):
         out = self.infer_tensor(image, stream)
         stream.synchronize()
         return {"stylized": out.cpu().numpy()}
+
+
+def _unavailable(device: str) -> str | None:
+    try:
+        current_environment()
+    except DeviceUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+def _build_command(style: str, precision: str) -> str:
+    return f"streamer-trt-build {style}" + ("" if precision == "fp16" else f" --precision {precision}")
+
+
+def _unusable(network: Network, device: str, precision: str) -> str | None:
+    """Why no engine of `network` can be used here: none built, or built for something else."""
+    version, gpu, capability = current_environment()
+    path = engine_path(network.style, network.role, precision)
+    stored = read_key(path) if path.exists() else None
+    build = _build_command(network.style, precision)
+    if stored is None:
+        return f"no {precision} TensorRT engine built for {network.name} (build it with: {build})"
+    wanted = engine_key(network.onnx_sha256, version, gpu, capability, precision, {})
+    reason = key_mismatch(stored, wanted)
+    return (
+        f"the {precision} TensorRT engine of {network.name} is stale ({reason}; rebuild it with: {build})"
+        if reason
+        else None
+    )
+
+
+def _open(network: Network, device: str, precision: str, threads: int) -> TensorRTRunner:
+    return TensorRTRunner(engine_path(network.style, network.role, precision), precision)
+
+
+# Asked for but unusable, a run goes on with the `auto` choice and says why: engines are built offline.
+BACKEND = register(
+    Backend(
+        "tensorrt",
+        "TensorRT",
+        precisions={"cuda": ("fp16", "fp32")},
+        open=_open,
+        unavailable=_unavailable,
+        unusable=_unusable,
+        auto_devices=("cuda",),
+        falls_back=True,
+        hint="build its engines with: streamer-trt-build {style}",
+    )
+)

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 
 import numpy as np
 
+from streamer.engines.backends import Backend, Network, register
 from streamer.engines.runner import Runner, TensorSpec
 from streamer.errors import DeviceUnavailableError
 
@@ -117,3 +119,45 @@ class TorchRunner(Runner):
 
     def close(self) -> None:
         self._graphs.clear()
+
+
+def _unavailable(device: str) -> str | None:
+    if importlib.util.find_spec("torch") is None:
+        return "torch is not installed (pip install 'streamer[convert]')"
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return "torch sees no CUDA GPU"
+    return None
+
+
+def _unusable(network: Network, device: str, precision: str) -> str | None:
+    if network.manifest is None:
+        return f"{network.name} is built in, with no PyTorch network"
+    if network.manifest.path(f"{network.role}_torch") is None:
+        return (
+            f"style {network.style!r} was imported from an ONNX file; the torch backend needs the PyTorch weights "
+            "(import the .pt checkpoint), or use --backend onnxruntime"
+        )
+    return None
+
+
+def _open(network: Network, device: str, precision: str, threads: int) -> TorchRunner:
+    from streamer.engines.families import torch_module
+
+    module = torch_module(network.manifest, network.role)
+    return TorchRunner(module, device=device, precision=precision, cuda_graphs=device == "cuda", threads=threads)
+
+
+BACKEND = register(
+    Backend(
+        "torch",
+        "PyTorch",
+        precisions={"cuda": ("fp16", "fp32"), "cpu": ("fp32",)},
+        open=_open,
+        unavailable=_unavailable,
+        unusable=_unusable,
+        auto_devices=("cuda",),  # on a CPU, ONNX Runtime is faster (int8)
+    )
+)
