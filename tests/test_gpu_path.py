@@ -1,88 +1,85 @@
 """The torch device part (one upload, two streams, one download) under a live stream: a slow
 engine's latency staying bounded. It runs here on CPU tensors; a CUDA GPU runs the same code with
 streams and events. The background modes themselves are checked on both device parts in
-test_stylizer.py."""
+test_stylizer.py.
 
-import threading
-import time
+The stream runs on a fake clock: the device part makes the pictures, the engine's work takes its
+declared time. The measured version is `benchmarks/bench_live.py --slow-engine`."""
+
+import itertools
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from streamer.engines.base import DCTNET_LAYOUT, StyleEngine  # noqa: E402
 from streamer.pipeline.gpu import TorchFrameDevice  # noqa: E402
-from streamer.pipeline.live import WARMUP_FRAMES, LiveOptions, LivePipeline  # noqa: E402
-from streamer.pipeline.stylizer import FrameStylizer  # noqa: E402
+from streamer.pipeline.live import LiveOptions, LivePipeline  # noqa: E402
+from streamer.pipeline.quality import QualityLevel  # noqa: E402
 
-from .test_live import CollectSink, PacedSource, SlowRunner  # noqa: E402
+from .fakes import (  # noqa: E402
+    Camera,
+    ClockedStylizers,
+    CollectSink,
+    FakeClock,
+    FakeTracker,
+    SlowTensorRunner,
+    engine_of,
+    run_on_clock,
+)
 
 
 @pytest.fixture(scope="module")
-def face_frames():
-    """Small frames: on the CPU, this path's full-frame tensor compositing costs what a GPU does not."""
+def scene():
+    """Small frames of one face: on the CPU, this path's full-frame tensor compositing costs what a
+    GPU does not. With the face's 5 points."""
     from streamer.capture.synthetic import Motion, SyntheticSource
 
-    source = SyntheticSource(
-        [Motion((160, 120), scale=0.6, sway=(20, 8), period=2.0)], size=(320, 240), duration=2.0, noise=2.0
-    )
-    return [source.render(i) for i in range(30)]
-
-
-class SlowTensorRunner(SlowRunner):
-    """SlowRunner that also takes tensors (`infer_tensor`), as the GPU path's runners do."""
-
-    takes_tensors = True
-
-    def infer_tensor(self, image, stream=None):
-        self.calls += 1
-        time.sleep(self.delay)
-        return 255 - image
+    source = SyntheticSource([Motion((160, 120), scale=0.6)], size=(320, 240), noise=2.0)
+    return [source.render(i) for i in range(4)], source.ground_truth(0)[0]
 
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
-    """On a shared 2-core machine, torch's second CPU thread wakes from idle up to 100 ms late,
-    which would time the machine rather than the path."""
+    """On a shared 2-core machine, torch's second CPU thread wakes from idle up to 100 ms late."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
 
 
-def test_a_live_stream_on_the_gpu_path_stays_within_its_latency_budget(face_frames, monkeypatch):
-    """A slow engine on the GPU path: the scheduler degrades (asynchronous background), latency
-    stays bounded, and full quality comes back once the engine is fast."""
-    head, background = SlowTensorRunner(0.01), SlowTensorRunner(0.12)
-    opened = []
-
-    def engine(style):
-        return StyleEngine("slow", head, background, DCTNET_LAYOUT)
-
-    def on_tensors(engine, background_scale=None, background_short_side=None, parallel=True):
-        opened.append(engine)
-        return FrameStylizer(engine, TorchFrameDevice(engine, "cpu"), background_scale, background_short_side)
-
-    monkeypatch.setattr("streamer.pipeline.live.open_frame_stylizer", on_tensors)
-
-    class SpeedUpSink(CollectSink):
-        """Four seconds after the first frame is out, the engine becomes fast."""
-
-        def write(self, frame):
-            if not self.frames:
-                threading.Timer(4.0, lambda: setattr(head, "delay", 0.0) or setattr(background, "delay", 0.0)).start()
-            super().write(frame)
-
+def test_a_live_stream_on_the_gpu_path_stays_within_its_latency_budget(scene):
+    """A slow engine (heads 10 ms, background 120 ms) at 15 fps on the torch device part. The warm-up
+    frames (0-9, not measured) take 120 ms: 0, 1, 3, 5, 7, 9 go out, then 10, the first measured,
+    moves the stream to the asynchronous background (made on the side, its 120 ms fit three periods);
+    from frame 12 on every frame takes the heads' 10 ms. The engine is fast from 4 s (frame 60): four
+    fast backgrounds and fifteen fitting frames later, from frame 86, full quality is back. Every
+    picture that goes out is stylized."""
+    frames, points = scene
     fps = 15
-    pipeline = LivePipeline(
-        lambda: PacedSource(fps, 8.0, face_frames), [SpeedUpSink()], LiveOptions(fps=fps), open_engine=engine
+    clock = FakeClock()
+    camera = Camera(frames, fps, 8 * fps, clock)
+    sink = CollectSink(clock, keep=8 * fps)
+    stylizers = ClockedStylizers(
+        clock, lambda engine: TorchFrameDevice(engine, "cpu"), heads_ms=10, background_ms=120, fast_at=4.0
     )
-    summary = pipeline.run()
-    assert opened, "the live stream ran through the GPU path"
-    settled = summary.latencies_ms[fps:]
-    p99 = float(np.percentile(settled, 99))
-    assert p99 <= 2000 / fps, f"p99 {p99:.1f} ms over budget + one frame"
-    half = len(summary.levels) // 2
-    assert max(summary.levels[WARMUP_FRAMES:half]) >= 1, "degradation engaged while the engine was slow"
-    assert 0 in summary.levels[-2 * fps :], "full quality again once the engine is fast"
+    pipeline = LivePipeline(
+        lambda: camera,
+        [sink],
+        LiveOptions(fps=fps),
+        open_engine=lambda style: engine_of(SlowTensorRunner(), SlowTensorRunner()),
+        tracker_factory=lambda: FakeTracker([points]),
+        clock=clock,
+        open_stylizer=stylizers,
+    )
+    summary = run_on_clock(pipeline, camera, clock)
+    assert [type(d.inner) for d in stylizers.devices] == [TorchFrameDevice], "the stream ran on the torch path"
+    runs = [(level, len(list(group))) for level, group in itertools.groupby(summary.levels)]
+    assert runs == [(QualityLevel.FULL, 7), (QualityLevel.ASYNC_BACKGROUND, 74), (QualityLevel.FULL, 34)]
+    assert summary.frames_in == 120 and summary.frames_out == 120 - summary.dropped == 115
+    latency = {c: (w - c) * 1000 for c, w in zip(sink.captured, sink.written, strict=True)}
+    settled = [ms for c, ms in latency.items() if c >= 1.0]
+    assert max(settled) <= 2000 / fps, "within budget + one frame"
+    assert [ms for c, ms in latency.items() if 1.0 <= c < 4.0] == pytest.approx([10.0] * 45)
+    for index, picture in sink.pictures.items():
+        assert np.abs(picture.astype(int) - frames[index % len(frames)]).mean() > 50, f"frame {index} stylized"

@@ -51,45 +51,114 @@ def test_a_url_that_does_not_answer_is_one_clear_error():
         UrlSource("rtmp://127.0.0.1:9/live/none", timeout_s=2.0)
 
 
-def test_a_failing_sink_stops_alone_and_the_others_go_on():
-    import time
+class _Broken:
+    """A sink that fails on its first write with `error`."""
+
+    queue_frames = 1
+
+    def __init__(self, error: Exception, name: str = "broken") -> None:
+        self.error, self.name = error, name
+        self.opened = self.closed = False
+
+    def open(self, width, height, fps):
+        self.opened = True
+
+    def write(self, frame):
+        raise self.error
+
+    def close(self):
+        self.closed = True
+
+
+class _Good:
+    """A sink that counts what it writes; it may queue every frame offered here."""
+
+    name, queue_frames = "good", 5
+
+    def __init__(self):
+        self.count = 0
+
+    def open(self, width, height, fps):
+        pass
+
+    def write(self, frame):
+        self.count += 1
+
+    def close(self):
+        pass
+
+
+def _frame(i: int):
     from fractions import Fraction
 
     from streamer.frame import Frame
-    from streamer.sinks.live import SinkWorker
 
-    class Broken:
-        name, queue_frames = "broken", 1
+    return Frame(np.zeros((8, 8, 3), np.uint8), i, Fraction(1, 30), i)
 
-        def open(self, w, h, fps):
-            pass
 
-        def write(self, frame):
-            raise OSError(28, "No space left on device")
+def _run_workers(sinks, statuses):
+    from streamer.pipeline.sink_worker import SinkWorker
 
-        def close(self):
-            pass
+    workers = [SinkWorker(sink, 30, statuses.append) for sink in sinks]
+    for i in range(5):
+        for worker in workers:
+            worker.offer(_frame(i))
+    for worker in workers:
+        worker.close()
+    return workers
 
-    class Good(Broken):
-        name = "good"
 
-        def __init__(self):
-            self.count = 0
+def test_a_failing_sink_stops_alone_and_the_others_go_on():
+    statuses = []
+    broken, good = _Broken(OSError(28, "No space left on device")), _Good()
+    workers = _run_workers([broken, good], statuses)
+    assert workers[0].failed and statuses == [
+        "output broken failed: [Errno 28] No space left on device; the other outputs go on"
+    ]
+    assert broken.closed, "an opened sink is closed even when it failed"
+    assert good.count == 5 and workers[1].written == 5 and not workers[1].failed
 
-        def write(self, frame):
-            self.count += 1
+
+def test_any_exception_in_a_sink_fails_that_sink_with_a_status_and_one_logged_traceback(caplog):
+    """A preview window's cv2.error (not a streamer error) used to kill the sink's thread silently
+    while the pipeline kept feeding it."""
+    import logging
+
+    import cv2
 
     statuses = []
-    good = Good()
-    workers = [SinkWorker(Broken(), 30, statuses.append), SinkWorker(good, 30, statuses.append)]
-    for i in range(5):
-        for w in workers:
-            w.offer(Frame(np.zeros((8, 8, 3), np.uint8), i, Fraction(1, 30), i))
-        time.sleep(0.02)
-    for w in workers:
-        w.close()
-    assert workers[0].failed and "No space left" in statuses[0] and "the other outputs go on" in statuses[0]
+    broken, good = _Broken(cv2.error("imshow: the window is gone"), "preview"), _Good()
+    with caplog.at_level(logging.ERROR, logger="streamer"):
+        workers = _run_workers([broken, good], statuses)
+    assert workers[0].failed == "error: imshow: the window is gone"
+    assert statuses == ["output preview failed: error: imshow: the window is gone; the other outputs go on"]
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1 and tracebacks[0].exc_info[1] is broken.error
+    assert workers[0].link.closed, "nothing more is offered to a failed sink"
     assert good.count == 5
+
+
+def test_a_pipeline_whose_every_output_failed_stops():
+    from streamer.pipeline.live import LiveOptions, LivePipeline
+
+    from .fakes import Camera, FakeClock, FakeTracker, engine_of, run_on_clock
+
+    clock = FakeClock()
+    camera = Camera([np.zeros((48, 64, 3), np.uint8)], 30, 90, clock)
+    pipeline = LivePipeline(
+        lambda: camera,
+        [_Broken(ValueError("bad frame"))],
+        LiveOptions(fps=30),
+        open_engine=lambda style: engine_of(),
+        tracker_factory=lambda: FakeTracker([]),
+        clock=clock,
+    )
+    summary = run_on_clock(pipeline, camera, clock)
+    assert summary.failed and summary.statuses == [
+        "output broken failed: ValueError: bad frame; the other outputs go on",
+        "every output failed; stopping",
+    ]
+    assert summary.frames_in == 1 and summary.frames_out == 0, "stopped at the loop's next turn"
 
 
 def test_the_preview_window_opens_and_shows_frames_on_a_display():

@@ -1,6 +1,8 @@
-"""Live outputs: the virtual camera through pyvirtualcam's backend seam, an RTMP push received on
-loopback, and `streamer live` errors from the user's side."""
+"""Live outputs: the virtual camera through pyvirtualcam's backend seam (paced on a fake clock), an
+RTMP push received on loopback, and `streamer live` errors from the user's side."""
 
+import re
+import threading
 import time
 import typing
 from fractions import Fraction
@@ -11,17 +13,21 @@ import pytest
 from streamer.cli import EXIT_USER_ERROR, main
 from streamer.frame import Frame
 
+from .fakes import EPSILON, FakeClock
+
 pyvirtualcam = pytest.importorskip("pyvirtualcam")
 
 
 class RecordingBackend:
-    """A pyvirtualcam backend that keeps what it is sent, registered like the platform ones."""
+    """A pyvirtualcam backend that keeps what it is sent (when, on `clock`, and the first byte),
+    registered like the platform ones."""
 
     instances: typing.ClassVar[list] = []
+    clock: typing.ClassVar[typing.Callable[[], float]] = time.monotonic
 
     def __init__(self, *, width, height, fps, fourcc, device, **kw):
         self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
-        self.sent: list[tuple[float, tuple, np.dtype]] = []
+        self.sent: list[tuple[float, int, int, np.dtype]] = []
         RecordingBackend.instances.append(self)
 
     def device(self):
@@ -31,7 +37,7 @@ class RecordingBackend:
         return None
 
     def send(self, frame):  # pyvirtualcam hands backends the frame flattened
-        self.sent.append((time.monotonic(), frame.size, frame.dtype))
+        self.sent.append((RecordingBackend.clock(), int(frame[0]), frame.size, frame.dtype))
 
     def close(self):
         pass
@@ -42,25 +48,42 @@ def test_backend():
     pyvirtualcam.register_backend("streamer-test", RecordingBackend)
     yield "streamer-test"
     del pyvirtualcam.camera.BACKENDS["streamer-test"]
+    RecordingBackend.clock = time.monotonic
 
 
 def test_virtual_camera_gets_frames_of_the_right_size_and_format_paced_to_the_fps(test_backend):
+    """A 20 fps camera fed 5 frames a second (frame k, all grey level k, written at k/5 s): it sends
+    every 1/20 s of the clock, repeating the newest frame, each four times."""
     from streamer.sinks.vcam import VirtualCameraSink
 
-    sink = VirtualCameraSink(backend=test_backend)
+    clock = FakeClock()
+    RecordingBackend.clock = clock
+    one_second = threading.Event()
+
+    def image(k: int) -> Frame:
+        return Frame(np.full((240, 320, 3), k, np.uint8), k, Fraction(1, 5), k)
+
+    def wait(seconds: float) -> bool:  # the pacer's wait: the pipeline writes while the camera waits
+        clock.advance(seconds)
+        if clock() >= 1.0 - EPSILON:
+            one_second.set()
+            return True
+        k = round(clock() * 5)
+        if abs(clock() - k / 5) < EPSILON:
+            sink.write(image(k))
+        return False
+
+    sink = VirtualCameraSink(backend=test_backend, clock=clock, wait=wait)
+    sink.write(image(0))
     sink.open(320, 240, 20.0)
-    image = np.zeros((240, 320, 3), np.uint8)
-    for i in range(5):  # fewer frames than the camera's rate: it repeats the newest
-        sink.write(Frame(image, i, Fraction(1, 20), i))
-        time.sleep(0.2)
+    assert one_second.wait(30)
     sink.close()
     backend = RecordingBackend.instances[-1]
     assert (backend.width, backend.height, backend.fps) == (320, 240, 20.0)
     assert backend.fourcc == pyvirtualcam.camera.encode_fourcc(pyvirtualcam.PixelFormat.BGR.value)
-    assert all(size == 240 * 320 * 3 and dtype == np.uint8 for _, size, dtype in backend.sent)
-    intervals = np.diff([t for t, _, _ in backend.sent])
-    assert len(backend.sent) >= 15
-    assert abs(float(np.median(intervals)) - 1 / 20) < 0.01
+    assert all(size == 240 * 320 * 3 and dtype == np.uint8 for _, _, size, dtype in backend.sent)
+    assert [t for t, _, _, _ in backend.sent] == pytest.approx([i / 20 for i in range(20)])
+    assert [k for _, k, _, _ in backend.sent] == [k for k in range(5) for _ in range(4)]
 
 
 def test_no_virtual_camera_says_how_to_set_one_up():
@@ -138,6 +161,8 @@ def test_cli_live_records_a_realtime_file_with_stats(tmp_path, capsys, face_clip
         ]
     )
     assert code == 0
-    assert "frames in" in capsys.readouterr().out
-    assert len(probe(out).frame_times) >= 40
-    assert stats.read_text().count("\n") >= 1
+    summary = re.search(r"live: (\d+) frames in, (\d+) out, (\d+) dropped", capsys.readouterr().out)
+    frames_in, frames_out, dropped = map(int, summary.groups())
+    assert frames_in == 45, "a file played in real time delivers every frame"
+    assert frames_out + dropped == frames_in and len(probe(out).frame_times) == frames_out
+    assert stats.read_text().count("\n") >= 1  # a 1.5 s clip played in real time: at least one second

@@ -1,9 +1,10 @@
 """Live sources: a webcam, any URL PyAV opens, or a file played at its own pace (`--realtime`).
 
-Every live source is an iterator of `Frame`s stamped with their capture time. `Reconnecting` wraps
-one that can drop (a camera unplugged, a stream that stops): it reports a status line, waits, and
-opens it again, until stopped. Nothing here blocks the pipeline: the capture thread hands frames
-to a latest-frame link and goes on reading.
+Each is a `Source` (see `streamer.capture.source`): frames stamped with their capture time, and one
+end-of-stream rule: iteration ends when the stream has ended for good, `DeviceUnavailableError`
+when the source dropped. `Reconnecting` wraps a source that can drop (a camera unplugged, a stream
+that stops): it reports a status line, waits, and opens it again, until stopped. Nothing here
+blocks the pipeline: the capture thread hands frames to a latest-frame link and goes on reading.
 """
 
 from __future__ import annotations
@@ -15,19 +16,25 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
-from streamer.errors import DeviceUnavailableError, InvalidInputError, StreamerError
+from streamer.capture.source import OpenSource
+from streamer.errors import DeviceUnavailableError, InvalidInputError
 from streamer.frame import Frame
 
 MILLISECONDS = Fraction(1, 1000)
 
 
 class RealtimeFileSource:
-    """A recorded file delivered as if it were a camera: each frame when its pts comes due."""
+    """A recorded file delivered as if it were a camera: each frame when its pts comes due. Its end
+    (without `loop`) is the end of the stream."""
 
-    live = False  # its end is the end of the stream, not a failure
+    live = True
 
     def __init__(
-        self, path: Path, loop: bool = False, clock: Callable[[], float] = time.monotonic, sleep=time.sleep
+        self,
+        path: Path,
+        loop: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         from streamer.capture.file import check_input_path
 
@@ -72,16 +79,23 @@ class RealtimeFileSource:
 
 class WebcamSource:
     """A camera through OpenCV (V4L2 on Linux): `webcam:N` or `/dev/videoN`, with a requested size
-    and rate (the camera may pick the nearest it supports)."""
+    and rate (the camera may pick the nearest it supports). A camera that stops delivering raises
+    `DeviceUnavailableError`."""
 
     live = True
 
     def __init__(
-        self, device: int | str, width: int | None = None, height: int | None = None, fps: float | None = None
+        self,
+        device: int | str,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         import cv2
 
         self.name = f"camera {device}"
+        self._clock = clock
         self._capture = cv2.VideoCapture(device)
         if not self._capture.isOpened():
             raise DeviceUnavailableError(f"{self.name} is missing or busy")
@@ -92,13 +106,13 @@ class WebcamSource:
         ):
             if value:
                 self._capture.set(prop, value)
-        self._t0 = time.monotonic()
+        self._t0 = clock()
 
     def __iter__(self) -> Iterator[Frame]:
         index = 0
         while True:
             ok, image = self._capture.read()
-            now = time.monotonic()
+            now = self._clock()
             if not ok or image is None:
                 raise DeviceUnavailableError(f"{self.name} stopped delivering frames (unplugged?)")
             yield Frame(image, round((now - self._t0) * 1000), MILLISECONDS, index, now)
@@ -109,14 +123,16 @@ class WebcamSource:
 
 
 class UrlSource:
-    """rtsp/rtmp/srt/http/udp through PyAV, with open and read timeouts so a silent peer is noticed."""
+    """rtsp/rtmp/srt/http/udp through PyAV, with open and read timeouts so a silent peer is noticed.
+    A network stream that ends or goes silent has dropped: it raises `DeviceUnavailableError`."""
 
     live = True
 
-    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         import av
 
         self.name = url
+        self._clock = clock
         try:
             self._container = av.open(
                 url, timeout=(timeout_s, timeout_s), options={"rtsp_transport": "tcp"} if url.startswith("rtsp") else {}
@@ -126,7 +142,7 @@ class UrlSource:
         if not self._container.streams.video:
             self._container.close()
             raise InvalidInputError(f"{url} has no video stream")
-        self._t0 = time.monotonic()
+        self._t0 = clock()
 
     def __iter__(self) -> Iterator[Frame]:
         import av
@@ -134,7 +150,7 @@ class UrlSource:
         index = 0
         try:
             for vf in self._container.decode(video=0):
-                now = time.monotonic()
+                now = self._clock()
                 yield Frame(vf.to_ndarray(format="bgr24"), round((now - self._t0) * 1000), MILLISECONDS, index, now)
                 index += 1
         except (av.FFmpegError, OSError) as exc:
@@ -146,17 +162,24 @@ class UrlSource:
 
 
 class Reconnecting:
-    """Frames from `open_source()`, opened again (after `retry_s`) whenever it fails or a live
-    source ends. `status(text)` hears each change; pts continue from where they were."""
+    """Frames from `open_source()`, opened again whenever it is not there or drops
+    (`DeviceUnavailableError`), after waiting `retry_s` with `wait` (default: until `stop` is set,
+    at most `retry_s`). `status(text)` hears each change; pts continue from where they were.
+
+    Iteration ends when the source's iteration ends (the stream ended) or `stop` is set. Any other
+    error of the source (a `StreamerError` that is not about a device, or a bug) is raised.
+    """
 
     def __init__(
         self,
-        open_source: Callable[[], object],
+        open_source: OpenSource,
         status: Callable[[str], None],
         stop: threading.Event,
         retry_s: float = 1.0,
+        wait: Callable[[float], object] | None = None,
     ) -> None:
         self._open, self._status, self._stop, self.retry_s = open_source, status, stop, retry_s
+        self._wait = wait or stop.wait
         self.reconnects = 0
 
     def __iter__(self) -> Iterator[Frame]:
@@ -165,9 +188,9 @@ class Reconnecting:
         while not self._stop.is_set():
             try:
                 source = self._open()
-            except StreamerError as exc:
+            except DeviceUnavailableError as exc:
                 self._status(f"source unavailable: {exc}; retrying in {self.retry_s:g} s")
-                self._stop.wait(self.retry_s)
+                self._wait(self.retry_s)
                 continue
             if self.reconnects:
                 self._status(f"source back: {source.name}")
@@ -182,21 +205,19 @@ class Reconnecting:
                     index += 1
                     last_ms = frame.pts
                     yield frame
-                if not getattr(source, "live", True):
-                    return  # a file played in real time: its end is the end
-                raise DeviceUnavailableError(f"{source.name} ended")
-            except StreamerError as exc:
+                return  # the stream ended
+            except DeviceUnavailableError as exc:
                 self._status(f"source lost: {exc}; retrying in {self.retry_s:g} s")
             finally:
                 source.close()
             offset_ms = last_ms + 1
             self.reconnects += 1
-            self._stop.wait(self.retry_s)
+            self._wait(self.retry_s)
 
 
 def parse_source(
     spec: str, realtime: bool, width: int | None, height: int | None, fps: float | None, loop: bool = False
-) -> Callable[[], object]:
+) -> OpenSource:
     """`--source` text -> a function that opens it: webcam:N, /dev/videoN, a URL, or a file."""
     if m := re.fullmatch(r"webcam:(\d+)", spec):
         return lambda: WebcamSource(int(m.group(1)), width, height, fps)

@@ -78,8 +78,12 @@ class SyntheticSource:
     """Frames of `faces` (one `Motion` each) over a background, at `fps` for `duration` seconds.
 
     `noise` adds Gaussian sensor noise (standard deviation in grey levels) so still frames are not
-    bit-identical, as with a real camera. Iterating yields `Frame`s with pts in 1/fps units.
+    bit-identical, as with a real camera. Iterating yields `Frame`s with pts in 1/fps units, as fast
+    as they are read (not `live`), and ends after the last one: a `Source`.
     """
+
+    name = "synthetic"
+    live = False
 
     def __init__(
         self,
@@ -145,6 +149,9 @@ class SyntheticSource:
     def __iter__(self) -> Iterator[Frame]:
         for index in range(self.frame_count):
             yield Frame(self.render(index), index, self.time_base, index)
+
+    def close(self) -> None:
+        """Nothing is held."""
 
 
 def write_clip(

@@ -1,13 +1,19 @@
 """Links between pipeline stages. Every link is bounded and states what it does when full.
 
 `LosslessLink` (files): a bounded FIFO; a full link makes the producer wait, nothing is dropped.
-Waits poll a `threading.Event` so a stopping pipeline never hangs on a full or empty link.
+Waits poll a `threading.Event` so a stopping pipeline never hangs on a full or empty link; the
+producer puts `END` after the last item.
+
+`DropLink` (live): `put` never waits; a full link drops its oldest item and counts it. Closing it
+ends the stream: once drained, `get` raises `LinkClosed` and iteration ends.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 END = object()  # marks the end of a stream
@@ -15,7 +21,7 @@ _POLL_S = 0.05
 
 
 class LinkClosed(Exception):
-    """The pipeline is stopping; the stage should return."""
+    """The pipeline is stopping, or the stream has ended: the stage should return."""
 
 
 class LosslessLink:
@@ -58,15 +64,13 @@ class DropLink:
     """Bounded link for live streams: `put` never blocks; when full, the oldest item is dropped
     and counted. With capacity 1 it keeps only the latest frame.
 
-    `get(timeout)` returns None when nothing arrived in time; after `close()`, it returns END once
-    the link is empty.
+    `get(timeout)` returns None when nothing arrived in time, and raises `LinkClosed` once the link
+    is closed and empty; iterating yields every item that comes through until then.
     """
 
     def __init__(self, capacity: int = 1) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
-        from collections import deque
-
         self.capacity = capacity
         self._items: deque[Any] = deque()
         self._cond = threading.Condition()
@@ -91,12 +95,27 @@ class DropLink:
             if self._items:
                 self.passed += 1
                 return self._items.popleft()
-            return END if self._closed else None
+            if self._closed:
+                raise LinkClosed
+            return None
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            try:
+                item = self.get(None)
+            except LinkClosed:
+                return
+            if item is not None:
+                yield item
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def __len__(self) -> int:
         with self._cond:

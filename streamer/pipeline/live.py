@@ -13,28 +13,47 @@ latency budget.
   keys t, fps_in, fps_out, latency_ms_p50, latency_ms_p99, dropped, level, faces, stage_ms.
 - `LiveControls` changes the style, the background and the strength while running.
 - A source that drops is reopened (status line); an engine that throws turns into passthrough for
-  a moment (status line); a failing sink stops alone (status line).
+  `ENGINE_RETRY_S` (status line, traceback logged); a failing sink stops alone (status line).
+
+`step(frame, now)` is one frame's whole way through the main loop; `run()` is the threads and the
+loop around it. Time is read from an injected clock and every wait is injectable, so the loop runs
+on a fake clock in tests, frame by frame, with exact results.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from streamer.capture.live import Reconnecting
-from streamer.frame import Frame, StageClock
-from streamer.pipeline.links import END, DropLink
-from streamer.pipeline.quality import BackgroundMode, background_mode
+from streamer.capture.source import OpenSource
+from streamer.errors import StreamerError
+from streamer.frame import Frame
+from streamer.pipeline.links import DropLink, LinkClosed
+from streamer.pipeline.quality import BackgroundMode, QualityLevel, background_mode
 from streamer.pipeline.scheduler import LatencyScheduler, SchedulerOptions
+from streamer.pipeline.sink_worker import SinkWorker
 from streamer.pipeline.stylizer import FrameStylizer, open_frame_stylizer
-from streamer.sinks.live import Sink, SinkWorker
+from streamer.sinks.base import Sink, SteeringSink
+
+if TYPE_CHECKING:
+    from streamer.engines.base import StyleEngine
+    from streamer.tracking.tracker import FaceTracker
+
+# Tracebacks go to this logger; the user sees the status line. Without a handler configured by the
+# application they are not printed (a library's NullHandler, instead of logging's last resort).
+log = logging.getLogger("streamer")
+log.addHandler(logging.NullHandler())
 
 STATS_KEYS = ("t", "fps_in", "fps_out", "latency_ms_p50", "latency_ms_p99", "dropped", "level", "faces", "stage_ms")
 ENGINE_RETRY_S = 2.0
@@ -120,19 +139,32 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 class LivePipeline:
-    """Runs until the source ends, `duration` passes, or `controls.quit` is set."""
+    """Runs until the source ends, `duration` passes, or `controls.quit` is set.
+
+    `run()` does it all: a capture thread reads the source (reopened when it drops) into a
+    latest-frame link, and the main loop takes the newest frame and `step`s it. The parts are
+    public so that a test can play the threads' part on a fake clock: `open()`, `capture(frame)`
+    (what the capture thread does with each frame), `step(frame, now)`, `tick(now)` (what the loop
+    does while no frame comes) and `close()`.
+
+    `clock` (monotonic seconds) stamps latency and stats and times the engine's retry; `wait` is the
+    wait before reopening a source (default: up to that long, until stopped); `open_stylizer(engine)`
+    makes the frame stylizer (default: `open_frame_stylizer`, the best device part for the engine).
+    """
 
     def __init__(
         self,
-        open_source: Callable[[], object],
+        open_source: OpenSource,
         sinks: list[Sink],
         options: LiveOptions,
         controls: LiveControls | None = None,
-        open_engine: Callable | None = None,
-        tracker_factory: Callable | None = None,
+        open_engine: Callable[[str], StyleEngine] | None = None,
+        tracker_factory: Callable[[], FaceTracker] | None = None,
         status: Callable[[str], None] | None = None,
         on_stats: Callable[[dict], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], object] | None = None,
+        open_stylizer: Callable[[StyleEngine], FrameStylizer] | None = None,
     ) -> None:
         from streamer.engines.registry import open_engine as default_open_engine
 
@@ -150,15 +182,29 @@ class LivePipeline:
                 background_style=options.background_style,
             )
         )
+        self._open_stylizer = open_stylizer or (
+            lambda engine: open_frame_stylizer(engine, background_short_side=options.background_short_side)
+        )
         self._tracker_factory = tracker_factory
         self._status_out = status
         self._on_stats = on_stats
         self._clock = clock
+        self._wait = wait
         self.summary = LiveSummary()
         self.scheduler = LatencyScheduler(SchedulerOptions(options.budget_ms, 1000.0 / options.fps))
+        self.incoming = DropLink(1)  # capture -> main loop: the newest frame only
+        self.style_loader: threading.Thread | None = None  # opens a switched-to style off the main loop
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._window: dict[str, list] = {"latency": [], "in": [], "out": [], "stages": []}
+        self._workers: list[SinkWorker] = []
+        self._engine: StyleEngine | None = None
+        self._stylizer: FrameStylizer | None = None
+        self._tracker: FaceTracker | None = None
+        self._loaded: list[StyleEngine] = []  # a switched-to style, opened and warmed up
+        self._failed_until = -math.inf  # the engine failed: frames pass through until then
+        self._start: float | None = None
+        self._next_stats = math.inf
         self.faces = 0
         self._processed = 0
         self.latest_stats: dict | None = None
@@ -176,6 +222,9 @@ class LivePipeline:
             self.summary.frames_out += 1
             self._window["latency"].append(ms)
             self._window["out"].append(t_written)
+
+    def _dropped(self) -> int:
+        return self.incoming.dropped + sum(w.link.dropped for w in self._workers)
 
     def _emit_stats(self, t: float, dropped: int) -> dict:
         with self._lock:
@@ -206,82 +255,122 @@ class LivePipeline:
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> LiveSummary:
-        from streamer.tracking.tracker import FaceTracker, TrackerOptions
-
-        options = self.options
-        engine = self._open_engine(self.controls.style)
-        stylizer = open_frame_stylizer(engine, background_short_side=options.background_short_side)
-        tracker = (
-            self._tracker_factory or (lambda: FaceTracker(TrackerOptions(options.max_faces, options.detect_every)))
-        )()
-        for sink in self._sinks:
-            if hasattr(sink, "attach"):
-                sink.attach(self.controls, lambda: self.latest_stats)
-        workers = [
-            SinkWorker(sink, options.fps, self.status, self._written if i == 0 else None)
-            for i, sink in enumerate(self._sinks)
-        ]
-        self._warm_up(tracker, engine)
-        incoming = DropLink(1)
-        capture = threading.Thread(target=self._capture, args=(incoming,), name="capture", daemon=True)
-        pending_engine: list = []
-        engine_failed_until = 0.0
-        start = self._clock()
-        next_stats = start + 1.0
+        self.open()
+        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
         capture.start()
         try:
             while not self._stop.is_set() and not self.controls.quit.is_set():
-                now = self._clock()
-                if now >= next_stats:
-                    dropped = incoming.dropped + sum(w.link.dropped for w in workers)
-                    self._emit_stats(now - start, dropped)
-                    next_stats += 1.0
-                if options.duration is not None and now - start >= options.duration:
+                if self.options.duration is not None and self._clock() - self._start >= self.options.duration:
                     break
-                requested = self.controls.take_style_request()
-                if requested:
-                    self._switch_style(requested, pending_engine)
-                if pending_engine:
-                    new = pending_engine.pop()
-                    stylizer.close()
-                    engine.close()
-                    engine = new
-                    stylizer = open_frame_stylizer(engine, background_short_side=options.background_short_side)
-                    self.status(f"style: {engine.style}")
-                if workers and all(w.failed for w in workers):
-                    self.status("every output failed; stopping")
-                    self.summary.failed = True
+                try:
+                    frame = self.incoming.get(0.05)
+                except LinkClosed:  # the source ended
                     break
-                frame = incoming.get(0.05)
-                if frame is END:
+                going = self.tick(self._clock()) if frame is None else self.step(frame, self._clock())
+                if not going:
                     break
-                if frame is None:
-                    continue
-                out, engine_failed_until = self._process(frame, tracker, stylizer, engine_failed_until)
-                result = frame.with_image(out)
-                for worker in workers:
-                    worker.offer(result)
         except KeyboardInterrupt:
             self.status("interrupted")
         finally:
             self._stop.set()
             capture.join(5)
-            for worker in workers:
-                worker.close()
-            stylizer.close()
-            engine.close()
-            tracker.close()
-            self.summary.dropped = incoming.dropped + sum(w.link.dropped for w in workers)
-            if self._clock() - (next_stats - 1.0) >= 0.5:  # a last record, unless the window is tiny
-                self._emit_stats(self._clock() - start, self.summary.dropped)
+            self.close()
         return self.summary
 
-    def _warm_up(self, tracker, engine) -> None:
-        """Run the models once before the first frame, so it does not pay for their start-up."""
-        tracker.update(np.zeros((240, 320, 3), np.uint8), 0.0)
-        self._warm_up_engine(engine)
+    def open(self, sink_threads: bool = True) -> None:
+        """Open the engine, the frame stylizer, the tracker and one worker per sink, and warm the
+        models up. Without `sink_threads`, sinks write on the caller's thread as frames are offered."""
+        from streamer.tracking.tracker import FaceTracker, TrackerOptions
 
-    def _warm_up_engine(self, engine) -> None:
+        options = self.options
+        try:
+            self._engine = self._open_engine(self.controls.style)
+            self._stylizer = self._open_stylizer(self._engine)
+            self._tracker = (
+                self._tracker_factory or (lambda: FaceTracker(TrackerOptions(options.max_faces, options.detect_every)))
+            )()
+            for sink in self._sinks:
+                if isinstance(sink, SteeringSink):
+                    sink.attach(self.controls, lambda: self.latest_stats)
+            self._workers = [
+                SinkWorker(sink, options.fps, self.status, self._written if i == 0 else None, self._clock, sink_threads)
+                for i, sink in enumerate(self._sinks)
+            ]
+            self._warm_up()
+        except BaseException:
+            self._release()
+            raise
+        self._start = self._clock()
+        self._next_stats = self._start + 1.0
+
+    def capture(self, frame: Frame) -> None:
+        """A frame from the source: counted, and handed to the main loop (never waits)."""
+        with self._lock:
+            self._window["in"].append(frame.t_capture)
+            self.summary.frames_in += 1
+        self.incoming.put(frame)
+
+    def step(self, frame: Frame, now: float) -> bool:
+        """One frame through the main loop at time `now`: `tick`, then tracked, stylized at the
+        scheduler's level and offered to every sink. False: the run should stop."""
+        if not self.tick(now):
+            return False
+        result = frame.with_image(self._process(frame, now))
+        for worker in self._workers:
+            worker.offer(result)
+        return True
+
+    def tick(self, now: float) -> bool:
+        """What the loop does at `now` whether a frame came or not: a stats record when one is due,
+        a requested style started loading or a loaded one swapped in. False when every output failed."""
+        if now >= self._next_stats:
+            self._emit_stats(now - self._start, self._dropped())
+            self._next_stats += 1.0
+        requested = self.controls.take_style_request()
+        if requested:
+            self._switch_style(requested)
+        if self._loaded:
+            engine = self._loaded.pop()
+            self._stylizer.close()
+            self._engine.close()
+            self._engine = engine
+            self._stylizer = self._open_stylizer(engine)
+            self.status(f"style: {engine.style}")
+        if self._workers and all(w.failed for w in self._workers):
+            if not self.summary.failed:
+                self.status("every output failed; stopping")
+                self.summary.failed = True
+            return False
+        return True
+
+    def close(self) -> LiveSummary:
+        """Close the sinks (a recording writes what is still queued), the stylizer, the engine and the
+        tracker; a last stats record unless its window would be tiny."""
+        self._release()
+        self.summary.dropped = self._dropped()
+        if self._start is not None:
+            now = self._clock()
+            if now - (self._next_stats - 1.0) >= 0.5:
+                self._emit_stats(now - self._start, self.summary.dropped)
+        return self.summary
+
+    def _release(self) -> None:
+        for worker in self._workers:
+            worker.close()
+        if self.style_loader is not None:
+            self.style_loader.join(30)
+        for part in (self._stylizer, self._engine, *self._loaded, self._tracker):
+            if part is not None:
+                part.close()
+        self._stylizer = self._engine = self._tracker = None
+        self._loaded = []
+
+    def _warm_up(self) -> None:
+        """Run the models once before the first frame, so it does not pay for their start-up."""
+        self._tracker.update(np.zeros((240, 320, 3), np.uint8), 0.0)
+        self._warm_up_engine(self._engine)
+
+    def _warm_up_engine(self, engine: StyleEngine) -> None:
         """Run `engine` once; with CUDA graphs (captured once per input shape), once per face count
         up to `max_faces`, so no frame with a new number of faces pays for a capture."""
         size = engine.layout.size
@@ -290,19 +379,21 @@ class LivePipeline:
             engine.stylize_heads(np.zeros((n, size, size, 3), np.uint8))
         engine.stylize_background(np.zeros((240, 320, 3), np.uint8))
 
-    def _capture(self, incoming: DropLink) -> None:
+    def _capture(self) -> None:
+        """The capture thread: the source's frames into the link until its stream ends."""
         try:
-            for frame in Reconnecting(self._open_source, self.status, self._stop):
-                with self._lock:
-                    self._window["in"].append(frame.t_capture)
-                self.summary.frames_in += 1
-                incoming.put(frame)
+            for frame in Reconnecting(self._open_source, self.status, self._stop, wait=self._wait):
+                self.capture(frame)
+        except StreamerError as exc:
+            self.status(f"source failed: {exc}")
+        except Exception as exc:
+            log.error("the source failed", exc_info=exc)
+            self.status(f"source failed ({type(exc).__name__}: {_first_line(exc)})")
         finally:
-            incoming.close()
+            self.incoming.close()
 
-    def _switch_style(self, name: str, ready: list) -> None:
-        """Open and warm up the new style's engine off the main thread; the main loop swaps it in
-        when ready."""
+    def _switch_style(self, name: str) -> None:
+        """Open and warm up the new style's engine off the main loop; `tick` swaps it in when ready."""
 
         def load() -> None:
             try:
@@ -312,42 +403,53 @@ class LivePipeline:
                 except Exception:
                     engine.close()
                     raise
-                ready.append(engine)
+                self._loaded.append(engine)
                 self.controls.style = name
             except Exception as exc:
                 self.status(f"style {name} not available: {exc}")
 
-        threading.Thread(target=load, name="style loader", daemon=True).start()
+        self.style_loader = threading.Thread(target=load, name="style loader", daemon=True)
+        self.style_loader.start()
 
-    def _process(self, frame: Frame, tracker, stylizer: FrameStylizer, failed_until: float) -> tuple:
+    def _process(self, frame: Frame, now: float) -> np.ndarray:
+        """The picture that goes out for `frame`, at the scheduler's level (or as captured while the
+        engine is failed); the frame's stage times go to the scheduler."""
         level = self.scheduler.level
         self.summary.levels.append(level)
         probe = frame.index % PROBE_EVERY == 0
-        if self._clock() < failed_until or (level == 4 and not probe):
-            return frame.image, failed_until
-        with StageClock(frame, "track"):
-            faces = tracker.update(frame.image, frame.time)
+        if now < self._failed_until or (level == QualityLevel.PASSTHROUGH and not probe):
+            return frame.image
+        t0 = self._clock()
+        faces = self._tracker.update(frame.image, frame.time)
+        frame.stage_ms["track"] = (self._clock() - t0) * 1000.0
         self.faces = len(faces)
         mode = background_mode(level, self.controls.background, probe)
-        # A probe measures the background at the lower resolution, where it will be shown first.
-        factor = (
-            self.scheduler.options.low_res_factor if mode is BackgroundMode.PROBE else self.scheduler.background_factor
-        )
+        options = self.scheduler.options
+        # A probe measures the background at the lower resolution, where it will be shown first; it
+        # always starts one on the side (that is what it measures).
+        factor = options.low_res_factor if mode is BackgroundMode.PROBE else self.scheduler.background_factor
+        self._processed += 1
+        refresh = mode is BackgroundMode.PROBE or self._processed % options.refresh_frames == 0
         try:
-            self._processed += 1
-            refresh = self._processed % self.scheduler.options.refresh_frames == 0
-            out = stylizer(frame, faces, mode, factor, refresh)
+            out = self._stylizer(frame, faces, mode, factor, refresh)
         except Exception as exc:
-            self.status(f"engine failed ({str(exc).splitlines()[0][:120]}); passing frames through")
-            return frame.image, self._clock() + ENGINE_RETRY_S
+            log.error("engine failed; passing frames through for %g s", ENGINE_RETRY_S, exc_info=exc)
+            self.status(f"engine failed ({_first_line(exc)}); passing frames through")
+            self._failed_until = self._clock() + ENGINE_RETRY_S
+            return frame.image
         strength = self.controls.strength
         if strength < 1.0:
             out = cv2.addWeighted(out, strength, frame.image, 1.0 - strength, 0.0)
         if frame.index >= WARMUP_FRAMES:
             self.scheduler.observe(frame.stage_ms, factor)
-            self.scheduler.update(frames=PROBE_EVERY if level == 4 else 1)
-        if level == 4:  # a probe: measured, but this frame still goes out untouched
+            self.scheduler.update(frames=PROBE_EVERY if level == QualityLevel.PASSTHROUGH else 1)
+        if level == QualityLevel.PASSTHROUGH:  # a probe: measured, but this frame still goes out untouched
             out = frame.image
         with self._lock:
             self._window["stages"].append(dict(frame.stage_ms))
-        return out, failed_until
+        return out
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:120] if lines else type(exc).__name__

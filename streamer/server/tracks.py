@@ -1,11 +1,15 @@
 """aiortc tracks and the bridge between them and a `LivePipeline` thread.
 
 - `IncomingVideo`: reads a peer's video track promptly (aiortc's receive queue has no bound) and
-  keeps only the newest frame for the pipeline, counting what it drops.
+  keeps only the newest frame for the pipeline, counting what it drops. A `Source`: its iteration
+  ends when the peer's track ends (or the session stops it), which ends the session's stream.
 - `ForwardVideoTrack`: what a peer receives; stamps its own monotonic pts (90 kHz), so the stream
   stays consistent when its producer changes (a participant leaves and rejoins).
 - `ForwardAudioTrack`: relays another peer's audio untouched except for timing: each frame is held
   back by the measured video latency, so lips and voice stay in sync; pts are its own sample count.
+
+Each takes the clock it stamps with (and the audio track the sleep it waits with), so tests can
+run them on a fake clock.
 """
 
 from __future__ import annotations
@@ -14,27 +18,30 @@ import asyncio
 import collections
 import fractions
 import time
+from collections.abc import Awaitable, Callable, Iterator
 
 import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from streamer.frame import Frame
-from streamer.pipeline.links import END, DropLink
+from streamer.pipeline.links import DropLink
 
 VIDEO_CLOCK = 90_000
 MAX_AUDIO_BACKLOG_S = 2.0
 
 
 class IncomingVideo:
-    """A live source (for `LivePipeline`) fed by an aiortc track. `start(loop)` begins reading."""
+    """A live `Source` (for `LivePipeline`) fed by an aiortc track. `start()`, on the event loop,
+    begins reading; frames are stamped with `clock` as they arrive."""
 
-    live = False  # when the peer's track ends, the session ends
+    live = True
     name = "browser camera"
 
-    def __init__(self, track: MediaStreamTrack) -> None:
+    def __init__(self, track: MediaStreamTrack, clock: Callable[[], float] = time.monotonic) -> None:
         self.track = track
         self.link = DropLink(1)
+        self._clock = clock
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -44,23 +51,18 @@ class IncomingVideo:
         try:
             while True:
                 frame = await self.track.recv()
-                self.link.put((frame, time.monotonic()))
+                self.link.put((frame, self._clock()))
         except MediaStreamError:
-            pass
+            pass  # the peer's track ended
         finally:
             self.link.close()
 
-    def __iter__(self):
-        index = 0
-        while (item := self.link.get(0.5)) is not END:
-            if item is None:
-                continue
-            av_frame, received = item
+    def __iter__(self) -> Iterator[Frame]:
+        for index, (av_frame, received) in enumerate(self.link):
             image = av_frame.to_ndarray(format="bgr24")
             pts = av_frame.pts if av_frame.pts is not None else index
             time_base = av_frame.time_base or fractions.Fraction(1, VIDEO_CLOCK)
             yield Frame(image, pts, time_base, index, received)
-            index += 1
 
     def close(self) -> None:
         """The reader stops with the peer's track."""
@@ -74,8 +76,9 @@ class IncomingVideo:
 class ForwardVideoTrack(MediaStreamTrack):
     kind = "video"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
+        self._clock = clock
         self._latest: np.ndarray | None = None
         self._fresh = asyncio.Event()
         self._start: float | None = None
@@ -92,7 +95,7 @@ class ForwardVideoTrack(MediaStreamTrack):
         await self._fresh.wait()
         self._fresh.clear()
         image = self._latest
-        now = time.monotonic()
+        now = self._clock()
         if self._start is None:
             self._start = now
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
@@ -105,15 +108,20 @@ class ForwardVideoTrack(MediaStreamTrack):
 class ForwardAudioTrack(MediaStreamTrack):
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
         super().__init__()
+        self._clock, self._sleep = clock, sleep
         self._queue: collections.deque = collections.deque()
         self._ready = asyncio.Event()
         self._samples = 0
 
     def put(self, frame, delay_s: float) -> None:
         """Called on the event loop: relay `frame` no earlier than `delay_s` from now."""
-        self._queue.append((time.monotonic() + delay_s, frame))
+        self._queue.append((self._clock() + delay_s, frame))
         while self._queue and self._queue[-1][0] - self._queue[0][0] > MAX_AUDIO_BACKLOG_S:
             self._queue.popleft()  # never hold more than a bounded backlog
         self._ready.set()
@@ -123,9 +131,9 @@ class ForwardAudioTrack(MediaStreamTrack):
             self._ready.clear()
             await self._ready.wait()
         release, frame = self._queue.popleft()
-        wait = release - time.monotonic()
+        wait = release - self._clock()
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
         frame.pts = self._samples
         frame.time_base = fractions.Fraction(1, frame.sample_rate)
         self._samples += frame.samples

@@ -1,82 +1,16 @@
-"""Live outputs: each sink runs on its own thread behind a link that never blocks the pipeline.
+"""Live outputs by name (`--sink`): vcam, preview, file:PATH, rtmp://..., srt://...
 
-A `Sink` opens with the frame size and rate, writes frames, and closes. `SinkWorker` feeds it from
-a `DropLink` (latest frame for a screen, camera or stream; a short queue for a recording), records
-glass-to-glass latency when each frame is written, and turns a failing sink into one status line
-while the other sinks go on.
+Each is a `Sink` (see `streamer.sinks.base`); the live pipeline runs each on its own thread behind
+a link that never blocks it.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
-from streamer.errors import InvalidInputError, StreamerError
+from streamer.errors import InvalidInputError
 from streamer.frame import Frame
-from streamer.pipeline.links import END, DropLink
-
-
-class Sink(Protocol):
-    name: str
-    queue_frames: int  # how many frames may wait for it (1: only the latest)
-
-    def open(self, width: int, height: int, fps: float) -> None: ...
-
-    def write(self, frame: Frame) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class SinkWorker:
-    """Runs one sink. `offer(frame)` never blocks; `latencies` collects (t_written, ms) pairs."""
-
-    def __init__(
-        self,
-        sink: Sink,
-        fps: float,
-        status: Callable[[str], None],
-        on_written: Callable[[Frame, float], None] | None = None,
-    ) -> None:
-        self.sink, self.fps, self._status, self._on_written = sink, fps, status, on_written
-        self.link = DropLink(sink.queue_frames)
-        self.failed: str | None = None
-        self.written = 0
-        self._opened = False
-        self._thread = threading.Thread(target=self._run, name=f"sink {sink.name}", daemon=True)
-        self._thread.start()
-
-    def offer(self, frame: Frame) -> None:
-        if self.failed is None:
-            self.link.put(frame)
-
-    def _run(self) -> None:
-        try:
-            while (frame := self.link.get(0.1)) is not END:
-                if frame is None:
-                    continue
-                if not self._opened:
-                    self.sink.open(frame.width, frame.height, self.fps)
-                    self._opened = True
-                self.sink.write(frame)
-                self.written += 1
-                if self._on_written:
-                    self._on_written(frame, time.monotonic())
-        except (StreamerError, OSError) as exc:
-            self.failed = str(exc)
-            self._status(f"output {self.sink.name} failed: {exc}; the other outputs go on")
-        finally:
-            if self._opened:
-                try:
-                    self.sink.close()
-                except (StreamerError, OSError) as exc:
-                    self._status(f"output {self.sink.name} did not close cleanly: {exc}")
-
-    def close(self, timeout: float = 30.0) -> None:
-        self.link.close()
-        self._thread.join(timeout)
+from streamer.sinks.base import Sink
 
 
 class RecordingSink:

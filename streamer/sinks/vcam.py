@@ -2,12 +2,15 @@
 
 pyvirtualcam drives v4l2loopback on Linux and OBS Virtual Camera (or Unity Capture) on Windows and
 macOS. The sink sends at the camera's rate, repeating the newest frame when the pipeline is slower,
-since receivers expect a steady camera.
+since receivers expect a steady camera. The pacing reads `clock` and waits with `wait` (tests pass
+a fake clock).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 from streamer.errors import DeviceUnavailableError
 from streamer.frame import Frame
@@ -19,15 +22,29 @@ SETUP_HINT = (
 
 
 class VirtualCameraSink:
+    """`vcam`: frames to a virtual camera, sent on a pacer thread at the camera's rate.
+
+    `clock` (seconds) times the sends; `wait(seconds)` waits between them and returns True when the
+    pacer should stop (by default it waits on the sink's own stop event, set by `close`).
+    """
+
     queue_frames = 1
 
-    def __init__(self, device: str | None = None, backend: str | None = None) -> None:
+    def __init__(
+        self,
+        device: str | None = None,
+        backend: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], bool] | None = None,
+    ) -> None:
         self.device, self.backend = device, backend
         self.name = "vcam"
         self._camera = None
         self._latest: Frame | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._clock = clock
+        self._wait = wait or self._stop.wait
         self._pacer: threading.Thread | None = None
         self.error: Exception | None = None
 
@@ -53,18 +70,24 @@ class VirtualCameraSink:
             raise DeviceUnavailableError(f"the virtual camera stopped ({self.error})")
 
     def _pace(self) -> None:
+        """Send the newest frame once per camera period (nothing before the first); after a stall of
+        more than a period, start again from now rather than sending a burst to catch up."""
         period = 1.0 / self._camera.fps
+        due = self._clock()
         while not self._stop.is_set():
             with self._lock:
                 frame = self._latest
-            if frame is None:
-                self._stop.wait(period)
-                continue
-            try:
-                self._camera.send(frame.image)
-                self._camera.sleep_until_next_frame()
-            except Exception as exc:
-                self.error = exc
+            if frame is not None:
+                try:
+                    self._camera.send(frame.image)
+                except Exception as exc:
+                    self.error = exc
+                    return
+            due += period
+            now = self._clock()
+            if due < now - period:
+                due = now
+            if self._wait(max(0.0, due - now)):
                 return
 
     def close(self) -> None:

@@ -1,0 +1,109 @@
+"""`SinkWorker`: one live `Sink` on its own thread, behind a link that never blocks the pipeline.
+
+The link keeps the latest frame for a screen, camera or stream, a short queue for a recording
+(`Sink.queue_frames`), and counts what it drops. The worker opens the sink with the first frame's
+size, reports each frame written (for glass-to-glass latency, on the pipeline's clock), and turns a
+sink that raises, whatever it raises, into one status line while the other sinks go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from streamer.errors import StreamerError
+from streamer.frame import Frame
+from streamer.pipeline.links import DropLink
+from streamer.sinks.base import Sink
+
+log = logging.getLogger("streamer")
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a status: the message of an error we expect (a device, a disk), else also its type."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0][:160] if lines else ""
+    if isinstance(exc, (StreamerError, OSError)) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class SinkWorker:
+    """Runs one sink. `offer(frame)` never blocks; `on_written(frame, t)` hears each frame written,
+    `t` read from `clock` right after the write.
+
+    A sink that raises anything while opening or writing is failed: `failed` holds the reason, one
+    status line says so, the traceback is logged once (logger "streamer"), and nothing more is
+    offered to it. With `thread` False the worker starts no thread and `offer` writes at once on the
+    caller's thread (a pipeline stepped frame by frame on a fake clock).
+    """
+
+    def __init__(
+        self,
+        sink: Sink,
+        fps: float,
+        status: Callable[[str], None],
+        on_written: Callable[[Frame, float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        thread: bool = True,
+    ) -> None:
+        self.sink, self.fps, self._status, self._on_written, self._clock = sink, fps, status, on_written, clock
+        self.link = DropLink(sink.queue_frames)
+        self.failed: str | None = None
+        self.written = 0
+        self._opened = False
+        self._thread: threading.Thread | None = None
+        if thread:
+            self._thread = threading.Thread(target=self._run, name=f"sink {sink.name}", daemon=True)
+            self._thread.start()
+
+    def offer(self, frame: Frame) -> None:
+        if self.failed is not None:
+            return
+        if self._thread is None:
+            self._write(frame)
+        else:
+            self.link.put(frame)
+
+    def _run(self) -> None:
+        for frame in self.link:
+            if not self._write(frame):
+                break
+        self._close_sink()
+
+    def _write(self, frame: Frame) -> bool:
+        try:
+            if not self._opened:
+                self.sink.open(frame.width, frame.height, self.fps)
+                self._opened = True
+            self.sink.write(frame)
+        except Exception as exc:
+            self.failed = _reason(exc)
+            self.link.close()
+            log.error("output %s failed", self.sink.name, exc_info=exc)
+            self._status(f"output {self.sink.name} failed: {self.failed}; the other outputs go on")
+            return False
+        self.written += 1
+        if self._on_written:
+            self._on_written(frame, self._clock())
+        return True
+
+    def _close_sink(self) -> None:
+        if not self._opened:
+            return
+        self._opened = False
+        try:
+            self.sink.close()
+        except Exception as exc:
+            log.error("output %s did not close cleanly", self.sink.name, exc_info=exc)
+            self._status(f"output {self.sink.name} did not close cleanly: {_reason(exc)}")
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is still queued (a recording's last frames), then close the sink."""
+        self.link.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        else:
+            self._close_sink()
