@@ -37,6 +37,7 @@ import numpy as np
 
 from streamer.capture.live import Reconnecting
 from streamer.capture.source import OpenSource
+from streamer.engines.options import EngineOptions
 from streamer.errors import StreamerError
 from streamer.frame import Frame
 from streamer.pipeline.links import DropLink, LinkClosed
@@ -66,17 +67,15 @@ WARMUP_FRAMES = 10
 
 
 @dataclass
-class LiveOptions:
+class LiveOptions(EngineOptions):
+    """The engine's options (`EngineOptions`: style, backend, device, precision, background style,
+    threads), then the live loop's own."""
+
+    threads: int = 2  # per network: live frames go one at a time, so each may use both cores
     fps: float = 30.0
     latency_budget_ms: float | None = None  # default: one frame period
     duration: float | None = None
     stats_json: Path | None = None
-    style: str = "toon"
-    backend: str = "auto"
-    device: str = "auto"
-    precision: str = "auto"
-    background_style: str = "same"
-    threads: int = 2  # per network: live frames go one at a time, so each may use both cores
     max_faces: int = 4
     detect_every: int = 10
     background_short_side: int | None = 360
@@ -172,16 +171,7 @@ class LivePipeline:
         self.controls = controls or LiveControls(options.style)
         self._open_source = open_source
         self._sinks = sinks
-        self._open_engine = open_engine or (
-            lambda style: default_open_engine(
-                style,
-                options.backend,
-                threads=options.threads,
-                device=options.device,
-                precision=options.precision,
-                background_style=options.background_style,
-            )
-        )
+        self._open_engine = open_engine or (lambda style: default_open_engine(options.replace(style=style)))
         self._open_stylizer = open_stylizer or (
             lambda engine: open_frame_stylizer(engine, background_short_side=options.background_short_side)
         )
