@@ -259,7 +259,8 @@ def _open_network(network: Network, options: EngineOptions, spec: StyleSpec | No
                 choice.skipped = failed + choice.skipped
             else:
                 last = failed[-1]
-                hint = f". {named.hint.format(style=network.style).capitalize()}" if last.missing and named.hint else ""
+                hint = named.hint.format(style=network.style) if last.missing else ""
+                hint = f". {hint[:1].upper()}{hint[1:]}" if hint else ""
                 _add(
                     notes,
                     f"{named.title} not used for {network.role}: {last.reason}; using {_describe(found[0])}{hint}",
