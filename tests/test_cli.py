@@ -144,3 +144,26 @@ def test_the_sample_photos_ship_with_the_package():
         "rocket": (427, 640, 3),
         "camera": (512, 512),
     }
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_page_and_the_samples_and_no_top_level_trt_build(tmp_path):
+    import shutil
+    import zipfile
+
+    pytest.importorskip("setuptools")
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for folder in ("streamer", "web", "trt_build"):
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    build = [sys.executable, "-m", "pip", "wheel", str(source), "-w", str(tmp_path), "--no-deps"]
+    result = subprocess.run([*build, "--no-build-isolation", "--no-index", "-q"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("streamer-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"streamer/webpage/{n}" for n in ("index.html", "app.js", "style.css")} <= names
+    assert {f"streamer/samples/{n}.jpg" for n in ("astronaut", "coffee", "chelsea", "rocket", "camera")} <= names
+    assert "streamer/trt_build/__main__.py" in names and "streamer/cli/__main__.py" in names
+    assert not any(n.startswith(("trt_build/", "web/")) for n in names)
