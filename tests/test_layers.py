@@ -105,7 +105,7 @@ def test_there_is_no_import_circle():
         path.append(module)
         for target in sorted(edges(module)):
             if state.get(target) == 1:
-                return path[path.index(target) :] + [target]
+                return [*path[path.index(target) :], target]
             if target not in state and (circle := visit(target)):
                 return circle
         path.pop()

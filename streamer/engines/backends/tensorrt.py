@@ -1,6 +1,6 @@
 """TensorRT backend (TensorRT 10 API: named tensors, `execute_async_v3`), kept thin.
 
-Engines are built offline by `python -m trt_build`, never while a stream runs. Each engine has a
+Engines are built offline by `streamer-trt-build`, never while a stream runs. Each engine has a
 JSON key beside it; an engine is used only when its key matches this machine exactly:
 ONNX SHA-256, TensorRT version, GPU name and compute capability, precision and input shapes.
 Buffers and streams come from torch (`torch.cuda.Stream`, tensors' `data_ptr()`), so TensorRT
