@@ -27,9 +27,11 @@ demo: env
 test: env
 	$(BIN)/python -m pytest -q
 
+# ruff, then mypy on streamer/ and trt_build/ (configured in pyproject.toml)
 lint: env
 	$(BIN)/ruff check streamer trt_build tests benchmarks setup.py
 	$(BIN)/ruff format --check streamer trt_build tests benchmarks setup.py
+	$(BIN)/mypy
 
 bench: env
 	$(BIN)/python benchmarks/bench_file.py

@@ -67,7 +67,7 @@ def targets(args: argparse.Namespace, workdir: Path):
             hint = "; see `streamer models list`" if args.style in CATALOG else ""
             raise InvalidInputError(f"style {args.style!r} is not installed{hint}")
         size = args.head_size or FAMILIES[manifest.family].layout.size
-        files = {role: manifest.path(role) for role in ("head", "background") if manifest.path(role)}
+        files = {role: path for role in ("head", "background") if (path := manifest.path(role)) is not None}
     head = {"image": [shape(size, size, 1), shape(size, size, 1), shape(size, size, args.max_faces)]}
     return [Target(role, path, head if role == "head" else background) for role, path in files.items()]
 

@@ -67,6 +67,7 @@ class HourGlassBlock(nn.Module):
         "ConvBlock8",
         "ConvBlock9",
     )
+    ConvBlock5: ConvBlock  # set with the others in __init__
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -246,7 +247,7 @@ class Photo2Cartoon(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         # Cast first and last: TensorRT takes uint8 network inputs and outputs only through a Cast.
-        x = image.to(self.generator.ConvBlock1[1].weight.dtype).permute(0, 3, 1, 2).flip(1) / 127.5 - 1.0
+        x = image.to(next(self.generator.parameters()).dtype).permute(0, 3, 1, 2).flip(1) / 127.5 - 1.0
         y = self.generator(x).flip(1)
         y = ((y.clamp(-1.0, 1.0) + 1.0) * 127.5).round()
         return y.permute(0, 2, 3, 1).contiguous().to(torch.uint8)
