@@ -3,8 +3,10 @@ registry's data, what it tells the user, and the one list of styles that can be 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,9 +21,8 @@ from streamer.errors import DeviceUnavailableError, InvalidInputError, ModelErro
 STYLE = "anime"  # a catalog style, stored here from ONNX graphs only (no PyTorch weights)
 
 
-@pytest.fixture
-def onnx_style(streamer_home) -> str:
-    """A store holding STYLE: the built-in style's graphs, stored as a DCT-Net-family style."""
+def _store_onnx_style() -> str:
+    """Store STYLE (in $STREAMER_HOME): the built-in style's graphs, stored as a DCT-Net-family style."""
     from streamer.engines.toon import BACKGROUND_PARAMS, HEAD_PARAMS, build_toon_model
 
     with store.Staging(STYLE) as staging:
@@ -29,6 +30,11 @@ def onnx_style(streamer_home) -> str:
             (staging.dir / f"{role}.onnx").write_bytes(build_toon_model(params).SerializeToString())
         staging.commit(store.Manifest(STYLE, "dctnet", {"head": "head.onnx", "background": "background.onnx"}, {}))
     return STYLE
+
+
+@pytest.fixture
+def onnx_style(streamer_home) -> str:
+    return _store_onnx_style()
 
 
 @pytest.fixture
@@ -231,3 +237,72 @@ def test_available_styles_are_the_builtin_and_the_installed_ones(streamer_home):
 
 def test_an_installed_style_is_available(onnx_style):
     assert available_styles() == [STYLE, "toon"]
+
+
+def _live_command_styles(tmp_path, monkeypatch) -> list[str]:
+    """The styles the `s` key of `streamer live` steps through."""
+    import streamer.pipeline.live as live
+    from streamer.cli import main
+
+    seen = {}
+
+    class Pipeline:
+        def __init__(self, open_source, sinks, options, controls, **kw):
+            seen["controls"] = controls
+
+        def run(self):
+            return SimpleNamespace(frames_in=0, frames_out=0, dropped=0, latencies_ms=[])
+
+    monkeypatch.setattr(live, "LivePipeline", Pipeline)
+    assert main(["live", "--source", "udp://127.0.0.1:9", "--sink", f"file:{tmp_path / 'o.mp4'}", "--quiet"]) == 0
+    return seen["controls"].styles
+
+
+def _page_styles() -> list[str]:
+    """/api/styles of `streamer serve`."""
+    pytest.importorskip("aiortc")
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streamer.server.server import ServerOptions, StreamerServer
+
+    async def fetch() -> list[str]:
+        async with TestClient(TestServer(StreamerServer(ServerOptions()).app())) as client:
+            response = await client.get("/api/styles")
+            return (await response.json())["styles"]
+
+    return asyncio.run(fetch())
+
+
+def _help_styles(capsys) -> str:
+    from streamer.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["stylize", "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("installed", [False, True])
+def test_the_commands_the_page_and_the_s_key_offer_the_same_styles(
+    streamer_home, tmp_path, monkeypatch, capsys, installed
+):
+    from streamer.server.gradio_app import Demo
+
+    if installed:
+        _store_onnx_style()
+    expected = [STYLE, "toon"] if installed else ["toon"]
+    assert available_styles() == expected
+    assert _live_command_styles(tmp_path, monkeypatch) == expected
+    assert _page_styles() == expected
+    assert Demo().styles() == expected
+    assert f"available here: {', '.join(expected)})" in _help_styles(capsys)
+
+
+def test_serve_refuses_a_default_style_that_is_not_installed(streamer_home, monkeypatch, capsys):
+    pytest.importorskip("aiortc")
+    from streamer.cli import EXIT_USER_ERROR, main
+    from streamer.server import server
+
+    monkeypatch.setattr(server, "run", lambda *args: pytest.fail("the server must not start"))
+    assert main(["serve", "--style", "sketch"]) == EXIT_USER_ERROR
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "style 'sketch' is not installed" in error

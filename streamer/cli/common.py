@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any, TypeVar
 
-from streamer.engines.registry import BACKENDS, BACKGROUND_STYLES, DEFAULT_STYLE, DEVICES, PRECISIONS
+from streamer.engines.options import EngineOptions
+from streamer.engines.registry import (
+    BACKENDS,
+    BACKGROUND_STYLES,
+    DEFAULT_STYLE,
+    DEVICES,
+    PRECISIONS,
+    available_styles,
+)
+
+Options = TypeVar("Options", bound=EngineOptions)
 
 
 def positive_int(text: str) -> int:
@@ -25,10 +36,16 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """--style, --backend, --device, --precision, --background-style, --max-faces, --detect-every:
     the same names, choices and defaults wherever a command stylizes."""
     parser.add_argument(
-        "--style", default=DEFAULT_STYLE, help=f"style name (default: {DEFAULT_STYLE}); see `streamer models list`"
+        "--style",
+        default=DEFAULT_STYLE,
+        help=f"style name (default: {DEFAULT_STYLE}; available here: {', '.join(available_styles())}); "
+        "see `streamer models list`",
     )
     parser.add_argument(
-        "--backend", default="auto", choices=BACKENDS, help="inference backend (default: auto, the best one present)"
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help=f"inference backend (default: auto, the first that can run here of {', '.join(BACKENDS[1:])})",
     )
     parser.add_argument("--device", default="auto", choices=DEVICES, help="default: auto")
     parser.add_argument(
@@ -52,14 +69,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def engine_options(args: argparse.Namespace) -> dict:
-    """The values of `add_engine_arguments`, as keyword arguments of the options classes."""
-    return {
-        "style": args.style,
-        "backend": args.backend,
-        "device": args.device,
-        "precision": args.precision,
-        "background_style": args.background_style,
-        "max_faces": args.max_faces,
-        "detect_every": args.detect_every,
-    }
+def options_from_args(options_class: type[Options], args: argparse.Namespace, **more: Any) -> Options:
+    """The values of `add_engine_arguments` (and `more`) as a command's options class, which extends
+    `EngineOptions`: checked there, the same way for every command."""
+    return options_class.from_args(args, max_faces=args.max_faces, detect_every=args.detect_every, **more)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from streamer.cli.common import add_engine_arguments, engine_options
+from streamer.cli.common import add_engine_arguments, options_from_args
 
 
 def add_parser(commands) -> None:
@@ -39,20 +39,22 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from streamer.capture.live import parse_source
-    from streamer.engines.registry import style_names
+    from streamer.engines.registry import available_styles
     from streamer.pipeline.live import LiveControls, LiveOptions, LivePipeline
     from streamer.sinks.live import parse_sink
 
     open_source = parse_source(args.source, args.realtime, args.width, args.height, args.fps, args.loop)
     sinks = [parse_sink(spec) for spec in args.sink]
-    options = LiveOptions(
+    options = options_from_args(
+        LiveOptions,
+        args,
         fps=args.fps,
         latency_budget_ms=args.latency_budget_ms,
         duration=args.duration,
         stats_json=args.stats_json,
-        **engine_options(args),
     )
-    controls = LiveControls(args.style, styles=style_names())
+    # The `s` key steps through the styles that can be opened here, as the --style help lists them.
+    controls = LiveControls(args.style, styles=available_styles())
 
     def status(text: str) -> None:
         print(f"streamer: {text}", file=sys.stderr, flush=True)

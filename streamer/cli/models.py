@@ -36,13 +36,14 @@ def run(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from streamer.engines import store
     from streamer.engines.families import FAMILIES
-    from streamer.engines.registry import CATALOG, DEFAULT_STYLE
+    from streamer.engines.registry import CATALOG, DEFAULT_STYLE, available_styles
 
     installed = {m.style: m for m in store.installed_styles()}
+    available = available_styles()
     for name in sorted(set(CATALOG) | set(installed)):
         spec, manifest = CATALOG.get(name), installed.get(name)
         family = spec.family if spec else manifest.family
-        state = "built in" if family == "builtin" else ("installed" if manifest else "not installed")
+        state = ("built in" if family == "builtin" else "installed") if name in available else "not installed"
         tags = [family, state] + (["default"] if name == DEFAULT_STYLE else []) + (["custom"] if not spec else [])
         print(f"{name}  [{', '.join(tags)}]")
         if spec:
@@ -58,7 +59,8 @@ def _list(args: argparse.Namespace) -> int:
             sources = "; ".join(f"{n} sha256 {h[:16]}" for n, h in manifest.source.items())
             print(f"  stored in {store.models_dir() / name}: {stored}")
             print(f"  converted from: {sources}")
-    print(f"\nmodels folder: {store.models_dir()} (set STREAMER_HOME to move it)")
+    print(f"\navailable here: {', '.join(available)}")
+    print(f"models folder: {store.models_dir()} (set STREAMER_HOME to move it)")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from streamer.cli.common import add_engine_arguments, engine_options
+from streamer.cli.common import add_engine_arguments, options_from_args
 
 
 def add_parser(commands) -> None:
@@ -37,14 +37,17 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamer.engines.registry import check_available
     from streamer.server import server
 
+    check_available(args.style)  # the page's default: one clear line now, not a failing session later
     if args.ice_loopback:
         server.loopback_ice_only()
     ice = [{"urls": url} for url in args.stun]
     ice += [{"urls": url, "username": args.turn_user, "credential": args.turn_password} for url in args.turn]
-    options = server.ServerOptions(
-        **engine_options(args),
+    options = options_from_args(
+        server.ServerOptions,
+        args,
         max_sessions=args.max_sessions,
         room_capacity=args.room_capacity,
         ice_servers=ice,

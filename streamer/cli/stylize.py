@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from streamer.cli import EXIT_INTERRUPTED, EXIT_PARTIAL_INPUT
-from streamer.cli.common import add_engine_arguments, engine_options, positive_int, scale
+from streamer.cli.common import add_engine_arguments, options_from_args, positive_int, scale
 
 
 def add_parser(commands) -> None:
@@ -48,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
 
     from streamer.pipeline.file_job import StylizeOptions, stylize_file
 
-    options = StylizeOptions(
-        **engine_options(args),
+    options = options_from_args(
+        StylizeOptions,
+        args,
         background_scale=args.background_scale,
         background_short_side=None if args.background_scale else args.background_short_side,
         crf=args.crf,

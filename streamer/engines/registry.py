@@ -30,7 +30,7 @@ from streamer.engines.options import (
     precision_choices,
 )
 from streamer.engines.runner import Runner
-from streamer.errors import DeviceUnavailableError, InvalidInputError, ModelError
+from streamer.errors import DeviceUnavailableError, InvalidInputError, ModelError, StreamerError
 
 # The choices, as the commands list them (the registry's, plus `auto`).
 BACKENDS = backend_choices()
@@ -120,12 +120,21 @@ def tensorrt_engine_path(style: str, role: str, precision: str):
     return engine_path(style, role, precision)
 
 
-def _missing_files_error(style: str) -> ModelError:
-    spec = CATALOG[style]
+def _unavailable_style_error(style: str) -> StreamerError:
+    spec = CATALOG.get(style)
+    if spec is None:
+        return InvalidInputError(f"unknown style {style!r}; available: {', '.join(available_styles())}")
     return ModelError(
         f"style {style!r} is not installed: get {', '.join(spec.files)} from {spec.source}, "
         f"then run: streamer models import PATH --style {style}"
     )
+
+
+def check_available(style: str) -> None:
+    """The error `open_engine` would raise for a style that cannot be opened here (unknown, or not
+    installed), before any work: for commands that open engines later (`serve`, `demo`)."""
+    if style not in available_styles():
+        raise _unavailable_style_error(style)
 
 
 # -- choosing a backend ---------------------------------------------------------------------------
@@ -303,9 +312,7 @@ def _open_style(options: EngineOptions) -> StyleEngine:
         return engine
     manifest = store.read_manifest(style)
     if manifest is None:
-        if spec is not None:
-            raise _missing_files_error(style)
-        raise InvalidInputError(f"unknown style {style!r}; available: {', '.join(available_styles())}")
+        raise _unavailable_style_error(style)
     from streamer.engines.families import FAMILIES, read_mask
 
     family = FAMILIES[manifest.family]

@@ -9,10 +9,14 @@ from __future__ import annotations
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streamer.errors import StreamerError
+
+if TYPE_CHECKING:  # imported when used: it brings PyAV and MediaPipe
+    from streamer.pipeline.file_job import StylizeOptions
 
 MAX_UPLOAD_MB = 200
 MAX_VIDEO_SECONDS = 300
@@ -22,22 +26,24 @@ class FrameProcessor:
     """Tracker + engine + stylizer for one style. The webcam stream keeps its tracker from frame to
     frame; a photo (`static`) is unrelated to the last one, so it gets a fresh tracker."""
 
-    def __init__(self, style: str, static: bool = False) -> None:
+    def __init__(self, style: str, static: bool = False, options: StylizeOptions | None = None) -> None:
         from streamer.engines import open_engine
+        from streamer.pipeline.file_job import StylizeOptions
         from streamer.pipeline.stylizer import open_frame_stylizer
 
-        self.engine = open_engine(style, threads=2)
+        self.options = (options or StylizeOptions()).replace(style=style)
+        # One frame at a time: each network may use two cores.
+        self.engine = open_engine(self.options.engine_options().replace(threads=max(2, self.options.threads)))
         self.stylizer = open_frame_stylizer(self.engine)  # the GPU path where there is one
         self.static = static
         self.tracker = None if static else self._new_tracker()
         self.lock = threading.Lock()
         self.index = 0
 
-    @staticmethod
-    def _new_tracker():
-        from streamer.tracking.tracker import FaceTracker
+    def _new_tracker(self):
+        from streamer.tracking.tracker import FaceTracker, TrackerOptions
 
-        return FaceTracker()
+        return FaceTracker(TrackerOptions(max_faces=self.options.max_faces, detect_every=self.options.detect_every))
 
     def __call__(self, rgb: np.ndarray, strength: float = 1.0) -> np.ndarray:
         from fractions import Fraction
@@ -62,14 +68,21 @@ class FrameProcessor:
 
 
 class Demo:
-    def __init__(self) -> None:
+    """The page's work. `options` are the engine's and the tracker's for every tab (`style` is the
+    dropdowns' default; each request names its own)."""
+
+    def __init__(self, options: StylizeOptions | None = None) -> None:
+        from streamer.pipeline.file_job import StylizeOptions
+
+        self.options = options or StylizeOptions()
         self._processors: dict[tuple[str, bool], FrameProcessor] = {}
         self._lock = threading.Lock()
 
     def styles(self) -> list[str]:
-        from streamer.engines import store
+        """The styles that can be opened here, as `streamer live` and `streamer serve` offer them."""
+        from streamer.engines.registry import available_styles
 
-        return sorted({"toon"} | {m.style for m in store.installed_styles()})
+        return available_styles()
 
     def _processor(self, style: str, static: bool) -> FrameProcessor:
         import gradio as gr
@@ -80,7 +93,7 @@ class Demo:
             key = (style, static)
             if key not in self._processors:
                 try:
-                    self._processors[key] = FrameProcessor(style, static)
+                    self._processors[key] = FrameProcessor(style, static, self.options)
                 except StreamerError as exc:
                     raise gr.Error(str(exc)) from None
             return self._processors[key]
@@ -101,7 +114,7 @@ class Demo:
         """(video path, style) -> path of the stylized video, with the original audio."""
         import gradio as gr
 
-        from streamer.pipeline.file_job import StylizeOptions, stylize_file
+        from streamer.pipeline.file_job import stylize_file
 
         if not video:
             raise gr.Error("upload a video first")
@@ -123,7 +136,7 @@ class Demo:
                 progress(min(1.0, done / expected), desc=f"{done}/{expected} frames")
 
         try:
-            report = stylize_file(path, out, StylizeOptions(style=style), on_frame)
+            report = stylize_file(path, out, self.options.replace(style=style), on_frame)
         except StreamerError as exc:
             raise gr.Error(str(exc)) from None
         return str(report.output)
@@ -146,11 +159,12 @@ def build(demo: Demo | None = None):
 
     demo = demo or Demo()
     styles = demo.styles()
+    default = demo.options.style if demo.options.style in styles else styles[0]
     with gr.Blocks(title="streamer") as app:
         gr.Markdown("# streamer\nPeople on camera, turned into cartoons.")
         with gr.Tab("Webcam"):
             with gr.Row():
-                style = gr.Dropdown(styles, value="toon", label="style")
+                style = gr.Dropdown(styles, value=default, label="style")
                 strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="strength")
             with gr.Row():
                 camera = gr.Image(
@@ -169,7 +183,7 @@ def build(demo: Demo | None = None):
             with gr.Row():
                 video_in = gr.Video(sources=["upload"], label="video")
                 video_out = gr.Video(label="stylized")
-            video_style = gr.Dropdown(styles, value="toon", label="style")
+            video_style = gr.Dropdown(styles, value=default, label="style")
             run_video = gr.Button("Stylize")
 
             def video_job(video, style, progress=gr.Progress()):  # noqa: B008 - Gradio's injection idiom
@@ -180,13 +194,13 @@ def build(demo: Demo | None = None):
             with gr.Row():
                 image_in = gr.Image(type="numpy", label="photo")
                 image_out = gr.Image(type="numpy", label="stylized")
-            image_style = gr.Dropdown(styles, value="toon", label="style")
+            image_style = gr.Dropdown(styles, value=default, label="style")
             gr.Button("Stylize").click(demo.stylize_image, [image_in, image_style], image_out, api_name="stylize_image")
     return app
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, block: bool = True):
-    app = build()
+def launch(host: str = "127.0.0.1", port: int = 7860, block: bool = True, options: StylizeOptions | None = None):
+    app = build(Demo(options))
     app.queue(default_concurrency_limit=2)
     app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=True)
     return app

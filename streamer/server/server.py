@@ -23,13 +23,16 @@ import json
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
 
-from streamer.engines.registry import DEFAULT_STYLE
+from streamer.engines.base import StyleEngine
+from streamer.engines.options import EngineOptions
+from streamer.engines.registry import available_styles
 from streamer.errors import StreamerError
 from streamer.pipeline.live import LiveControls, LiveOptions, LivePipeline
 from streamer.server.tracks import ForwardAudioTrack, ForwardVideoTrack, IncomingVideo
@@ -41,13 +44,10 @@ NO_MEDIA_TIMEOUT_S = 20.0
 
 
 @dataclass
-class ServerOptions:
-    style: str = DEFAULT_STYLE
-    # Every session's engine and tracker, as in `streamer live`.
-    backend: str = "auto"
-    device: str = "auto"
-    precision: str = "auto"
-    background_style: str = "same"
+class ServerOptions(EngineOptions):
+    """Every session's engine options (`EngineOptions`; `style` is the page's default, and each
+    session gets its share of the cores instead of `threads`), then the server's own."""
+
     max_faces: int = 4
     detect_every: int = 10
     max_sessions: int = 4
@@ -55,7 +55,7 @@ class ServerOptions:
     ice_servers: list[dict] = field(default_factory=list)  # [{"urls": ..., "username": ..., "credential": ...}]
     fps: float = 30.0
     latency_budget_ms: float | None = None
-    open_engine: object = None  # for tests: style -> engine
+    open_engine: Callable[[str], StyleEngine] | None = None  # for tests: style -> engine
 
 
 def page_files() -> dict[str, Path]:
@@ -136,18 +136,17 @@ class Session:
                 self.latency_s = record["latency_ms_p50"] / 1000.0
             self.send({"stats": record})
 
-        options = LiveOptions(
-            fps=server.options.fps,
-            latency_budget_ms=server.options.latency_budget_ms,
+        engine = server.options.engine_options().replace(
             style=self.controls.style,
-            backend=server.options.backend,
-            device=server.options.device,
-            precision=server.options.precision,
-            background_style=server.options.background_style,
-            max_faces=server.options.max_faces,
-            detect_every=server.options.detect_every,
             # The cores shared among the sessions the server may hold: one session gets them all.
             threads=max(1, (os.cpu_count() or 1) // server.options.max_sessions),
+        )
+        options = LiveOptions(
+            **engine.engine_fields(),
+            fps=server.options.fps,
+            latency_budget_ms=server.options.latency_budget_ms,
+            max_faces=server.options.max_faces,
+            detect_every=server.options.detect_every,
         )
         self.pipeline = LivePipeline(
             lambda: self._incoming,
@@ -242,11 +241,8 @@ class StreamerServer:
         self.page = page_files()
 
     def styles(self) -> list[str]:
-        from streamer.engines import store
-        from streamer.engines.registry import CATALOG
-
-        installed = {m.style for m in store.installed_styles()}
-        return sorted({"toon"} | installed | ({self.options.style} if self.options.style in CATALOG else set()))
+        """The styles a session may pick: those that can be opened here (as `streamer live` steps through)."""
+        return available_styles()
 
     # -- HTTP -------------------------------------------------------------------------------------
     def app(self) -> web.Application:
