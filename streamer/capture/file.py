@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -126,7 +127,7 @@ class FileSource:
                     yield packet
                 continue
             try:
-                frames = packet.decode()
+                frames = cast("list[av.VideoFrame]", packet.decode())
             except (av.FFmpegError, ValueError):
                 self.lost_frames += 1
                 continue

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -108,7 +109,7 @@ class SyntheticSource:
         self._sprite[y0:y1, x0:x1] = photo[y0:y1, x0:x1]
         alpha = np.zeros(photo.shape[:2], np.float32)
         cv2.ellipse(
-            alpha, ((x0 + x1) // 2, (y0 + y1) // 2), ((x1 - x0) // 2 - 6, (y1 - y0) // 2 - 6), 0, 0, 360, 1.0, -1
+            alpha, ((x0 + x1) // 2, (y0 + y1) // 2), ((x1 - x0) // 2 - 6, (y1 - y0) // 2 - 6), 0, 0, 360, (1.0,), -1
         )
         self._alpha = cv2.GaussianBlur(alpha, (0, 0), 4)
 
@@ -132,7 +133,7 @@ class SyntheticSource:
 
     def render(self, index: int) -> np.ndarray:
         t = self.time(index)
-        canvas = self._background.astype(np.float32)
+        canvas: np.ndarray = self._background.astype(np.float32)
         size = (self.width, self.height)
         for motion in self.faces:
             if not motion.visible(t):
@@ -180,7 +181,7 @@ def write_clip(
         last_time = 0.0
         for i, image in enumerate(images):
             if video is None:
-                video = out.add_stream(codec, rate=fps)
+                video = cast("av.VideoStream", out.add_stream(codec, rate=fps))
                 video.height, video.width = image.shape[:2]
                 video.pix_fmt = pix_fmt
                 video.time_base = time_base
@@ -188,7 +189,7 @@ def write_clip(
                 if rotation:
                     video.set_display_rotation(rotation)
                 if audio_codec:
-                    audio = out.add_stream(audio_codec, rate=48000)
+                    audio = cast("av.AudioStream", out.add_stream(audio_codec, rate=48000))
                     audio.layout = "stereo"
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
             frame.pts = pts[i] if pts is not None else i

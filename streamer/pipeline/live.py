@@ -193,7 +193,8 @@ class LivePipeline:
         self._tracker: FaceTracker | None = None
         self._loaded: list[StyleEngine] = []  # a switched-to style, opened and warmed up
         self._failed_until = -math.inf  # the engine failed: frames pass through until then
-        self._start: float | None = None
+        self._opened = False
+        self._start = 0.0  # the clock when the run opened
         self._next_stats = math.inf
         self.faces = 0
         self._processed = 0
@@ -274,9 +275,9 @@ class LivePipeline:
 
         options = self.options
         try:
-            self._engine = self._open_engine(self.controls.style)
-            self._stylizer = self._open_stylizer(self._engine)
-            self._tracker = (
+            self._engine = engine = self._open_engine(self.controls.style)
+            self._stylizer = self._open_stylizer(engine)
+            self._tracker = tracker = (
                 self._tracker_factory or (lambda: FaceTracker(TrackerOptions(options.max_faces, options.detect_every)))
             )()
             for sink in self._sinks:
@@ -286,10 +287,11 @@ class LivePipeline:
                 SinkWorker(sink, options.fps, self.status, self._written if i == 0 else None, self._clock, sink_threads)
                 for i, sink in enumerate(self._sinks)
             ]
-            self._warm_up()
+            self._warm_up(tracker, engine)
         except BaseException:
             self._release()
             raise
+        self._opened = True
         self._start = self._clock()
         self._next_stats = self._start + 1.0
 
@@ -321,8 +323,9 @@ class LivePipeline:
             self._switch_style(requested)
         if self._loaded:
             engine = self._loaded.pop()
-            self._stylizer.close()
-            self._engine.close()
+            for part in (self._stylizer, self._engine):
+                if part is not None:
+                    part.close()
             self._engine = engine
             self._stylizer = self._open_stylizer(engine)
             self.status(f"style: {engine.style}")
@@ -338,7 +341,7 @@ class LivePipeline:
         tracker; a last stats record unless its window would be tiny."""
         self._release()
         self.summary.dropped = self._dropped()
-        if self._start is not None:
+        if self._opened:
             now = self._clock()
             if now - (self._next_stats - 1.0) >= 0.5:
                 self._emit_stats(now - self._start, self.summary.dropped)
@@ -355,10 +358,10 @@ class LivePipeline:
         self._stylizer = self._engine = self._tracker = None
         self._loaded = []
 
-    def _warm_up(self) -> None:
+    def _warm_up(self, tracker: FaceTracker, engine: StyleEngine) -> None:
         """Run the models once before the first frame, so it does not pay for their start-up."""
-        self._tracker.update(np.zeros((240, 320, 3), np.uint8), 0.0)
-        self._warm_up_engine(self._engine)
+        tracker.update(np.zeros((240, 320, 3), np.uint8), 0.0)
+        self._warm_up_engine(engine)
 
     def _warm_up_engine(self, engine: StyleEngine) -> None:
         """Run `engine` once; with CUDA graphs (captured once per input shape), once per face count
@@ -409,8 +412,10 @@ class LivePipeline:
         probe = frame.index % PROBE_EVERY == 0
         if now < self._failed_until or (level == QualityLevel.PASSTHROUGH and not probe):
             return frame.image
+        tracker, stylizer = self._tracker, self._stylizer
+        assert tracker is not None and stylizer is not None, "open() first"
         t0 = self._clock()
-        faces = self._tracker.update(frame.image, frame.time)
+        faces = tracker.update(frame.image, frame.time)
         frame.stage_ms["track"] = (self._clock() - t0) * 1000.0
         self.faces = len(faces)
         mode = background_mode(level, self.controls.background, probe)
@@ -421,7 +426,7 @@ class LivePipeline:
         self._processed += 1
         refresh = mode is BackgroundMode.PROBE or self._processed % options.refresh_frames == 0
         try:
-            out = self._stylizer(frame, faces, mode, factor, refresh)
+            out = stylizer(frame, faces, mode, factor, refresh)
         except Exception as exc:
             log.error("engine failed; passing frames through for %g s", ENGINE_RETRY_S, exc_info=exc)
             self.status(f"engine failed ({_first_line(exc)}); passing frames through")

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 from streamer.errors import InvalidInputError, OutputError
 from streamer.frame import Frame
@@ -174,7 +175,7 @@ class FileSink:
             return
         codec = "libopus" if self.format == "webm" else "aac"
         rate = 48000 if codec == "libopus" else (source_stream.codec_context.sample_rate or 48000)
-        out = self._container.add_stream(codec, rate=rate)
+        out = cast("av.AudioStream", self._container.add_stream(codec, rate=rate))
         out.layout = source_stream.codec_context.layout.name if source_stream.codec_context.layout else "stereo"
         resampler = _Resampler(av.AudioResampler(format=out.codec_context.format, layout=out.layout, rate=rate), rate)
         self._audio[source_stream.index] = (out, source_stream.codec_context, resampler)

@@ -7,10 +7,14 @@ a link that never blocks it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streamer.errors import InvalidInputError
 from streamer.frame import Frame
 from streamer.sinks.base import Sink
+
+if TYPE_CHECKING:
+    from streamer.sinks.file import FileSink
 
 
 class RecordingSink:
@@ -25,7 +29,7 @@ class RecordingSink:
         check_output_path(path, tuple(CONTAINERS))
         self.path = path
         self.name = f"file:{path}"
-        self._sink = None
+        self._sink: FileSink | None = None
 
     def open(self, width: int, height: int, fps: float) -> None:
         from fractions import Fraction
@@ -37,8 +41,10 @@ class RecordingSink:
         )
 
     def write(self, frame: Frame) -> None:
+        sink = self._sink
+        assert sink is not None, "write after open"
         ms = round(float(frame.pts * frame.time_base) * 1000)
-        self._sink.write(Frame(frame.image, ms, self._sink.time_base, frame.index, frame.t_capture))
+        sink.write(Frame(frame.image, ms, sink.time_base, frame.index, frame.t_capture))
 
     def close(self) -> None:
         if self._sink is not None and self._sink.frames_written:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from streamer.errors import DeviceUnavailableError
 from streamer.frame import Frame
@@ -39,7 +40,7 @@ class VirtualCameraSink:
     ) -> None:
         self.device, self.backend = device, backend
         self.name = "vcam"
-        self._camera = None
+        self._camera: Any = None  # a pyvirtualcam.Camera once open
         self._latest: Frame | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
