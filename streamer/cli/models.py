@@ -42,7 +42,7 @@ def _list(args: argparse.Namespace) -> int:
     available = available_styles()
     for name in sorted(set(CATALOG) | set(installed)):
         spec, manifest = CATALOG.get(name), installed.get(name)
-        family = spec.family if spec else manifest.family
+        family = spec.family if spec else manifest.family if manifest else "custom"
         state = ("built in" if family == "builtin" else "installed") if name in available else "not installed"
         tags = [family, state] + (["default"] if name == DEFAULT_STYLE else []) + (["custom"] if not spec else [])
         print(f"{name}  [{', '.join(tags)}]")

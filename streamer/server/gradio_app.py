@@ -59,6 +59,7 @@ class FrameProcessor:
                 with self._new_tracker() as tracker:
                     faces = tracker.update(bgr, 0.0)
             else:
+                assert self.tracker is not None, "a streaming processor keeps its tracker"
                 faces = self.tracker.update(bgr, self.index / 30)
             out = self.stylizer(frame, faces)
             self.index += 1

@@ -61,7 +61,7 @@ class ServerOptions(EngineOptions):
 def page_files() -> dict[str, Path]:
     """The page's files by name: the package data `streamer.webpage` of an install from a wheel, or
     the top-level `web/` folder of a checkout (run in place, or installed in editable mode)."""
-    folders = [Path(__file__).resolve().parents[2] / "web"]
+    folders: list[Path | resources.abc.Traversable] = [Path(__file__).resolve().parents[2] / "web"]
     with contextlib.suppress(ModuleNotFoundError):  # not importable from a checkout
         folders.insert(0, resources.files("streamer.webpage"))
     for folder in folders:
@@ -94,7 +94,7 @@ class Session:
 
     # -- from the pipeline thread -----------------------------------------------------------------
     def _deliver(self, image) -> None:
-        targets = [self] if self.mode == "mirror" else [p for p in self.room.others(self)]
+        targets = [self] if self.mode == "mirror" or self.room is None else self.room.others(self)
         for target in targets:
             target.video_out.put(image)
 
@@ -115,8 +115,8 @@ class Session:
     # -- media ------------------------------------------------------------------------------------
     def start_video(self, track) -> None:
         server = self.server
-        self._incoming = IncomingVideo(track)
-        self._incoming.start()
+        incoming = self._incoming = IncomingVideo(track)
+        incoming.start()
         session = self
 
         class TrackSink:
@@ -149,7 +149,7 @@ class Session:
             detect_every=server.options.detect_every,
         )
         self.pipeline = LivePipeline(
-            lambda: self._incoming,
+            lambda: incoming,
             [TrackSink()],
             options,
             self.controls,
@@ -168,7 +168,8 @@ class Session:
                     frame = await track.recv()
                     if self.room is not None:
                         for other in self.room.others(self):
-                            other.audio_out.put(frame, self.latency_s)
+                            if other.audio_out is not None:
+                                other.audio_out.put(frame, self.latency_s)
             except MediaStreamError:
                 return
 
