@@ -46,10 +46,10 @@ def _import_styles(folder: Path) -> str:
         sys.path.insert(0, str(REPO))
         from streamer.engines.graphdef import write_frozen_graph
         from streamer.engines.models.unet import CartoonUNet
-        from tests.test_models_unet import _tf_constants
+        from tests.fakes import frozen_unet_constants
 
         pb = folder / "cartoon_h.pb"
-        write_frozen_graph(pb, _tf_constants(CartoonUNet(rgb=False, guided_eps=1e-2)))
+        write_frozen_graph(pb, frozen_unet_constants(CartoonUNet(rgb=False, guided_eps=1e-2)))
         import_style(pb, "whitebox", "dctnet")
         unet = "U-Net (random weights)"
     checkpoint = folder / "photo2cartoon_weights.pt"

@@ -4,6 +4,7 @@
 by the stage that needs them.
 """
 
+import logging
 import os
 
 # NumPy's OpenBLAS threads busy-wait after each call; the pipeline runs its stages in parallel and
@@ -18,6 +19,11 @@ from streamer.errors import (
     StreamerError,
 )
 from streamer.frame import Frame
+
+# Tracebacks of unexpected failures (an engine or a sink that raised mid-stream) are logged to the
+# "streamer" logger; the user sees a status line. A library prints nothing unless the application
+# configures a handler (the `streamer` command does, for warnings and errors).
+logging.getLogger("streamer").addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 

@@ -80,14 +80,14 @@ def dctnet_store(tmp_path_factory) -> Path:
     from streamer.engines.graphdef import write_frozen_graph
     from streamer.engines.models.unet import CartoonUNet
 
-    from .test_models_unet import _tf_constants
+    from .fakes import frozen_unet_constants
 
     root = tmp_path_factory.mktemp("store")
     folder = root / "dctnet_download"
     folder.mkdir()
     for seed, name in ((0, "cartoon_h.pb"), (1, "cartoon_bg.pb")):
         torch.manual_seed(seed)
-        write_frozen_graph(folder / name, _tf_constants(CartoonUNet(rgb=False, guided_eps=1e-2)))
+        write_frozen_graph(folder / name, frozen_unet_constants(CartoonUNet(rgb=False, guided_eps=1e-2)))
     alpha = np.zeros((288, 288), np.uint8)
     cv2.ellipse(alpha, (144, 150), (100, 130), 0, 0, 360, 255, -1)
     cv2.imwrite(str(folder / "alpha.jpg"), cv2.GaussianBlur(alpha, (0, 0), 12))

@@ -324,3 +324,19 @@ class FakeTracker:
 
     def close(self) -> None:
         pass
+
+
+def frozen_unet_constants(module) -> dict[str, np.ndarray]:
+    """A DCT-Net-family `CartoonUNet`'s weights as a frozen TF graph names them (HWIO kernels):
+    the content of a fake official model file."""
+    from streamer.engines.convert import _UNET_LAYERS
+    from streamer.engines.models.unet import tf_name_to_parameter
+
+    state = module.state_dict()
+    out = {}
+    for layer in _UNET_LAYERS:
+        w = state[tf_name_to_parameter(f"generator/{layer}/weights")].numpy()
+        out[f"generator/{layer}/weights"] = w.transpose(2, 3, 1, 0).copy()
+        out[f"generator/{layer}/biases"] = state[tf_name_to_parameter(f"generator/{layer}/biases")].numpy()
+    out["add/y"] = np.array(0.01, np.float32)
+    return out

@@ -11,8 +11,8 @@ from streamer.engines.graphdef import write_frozen_graph  # noqa: E402
 from streamer.engines.models.unet import CartoonUNet  # noqa: E402
 
 from .conftest import DCTNET_FIXTURE_STYLE  # noqa: E402
+from .fakes import frozen_unet_constants  # noqa: E402
 from .media_probe import probe  # noqa: E402
-from .test_models_unet import _tf_constants  # noqa: E402
 
 
 def _run(capsys, *args):
@@ -85,7 +85,7 @@ def test_custom_style_registers_and_works_everywhere(store, tmp_path, capsys):
 
     torch.manual_seed(5)
     pb = tmp_path / "my_finetune.pb"
-    write_frozen_graph(pb, _tf_constants(CartoonUNet(rgb=False, guided_eps=1e-2)))
+    write_frozen_graph(pb, frozen_unet_constants(CartoonUNet(rgb=False, guided_eps=1e-2)))
     code, out, err = _run(capsys, "models", "import", str(pb), "--family", "dctnet", "--name", "my-style")
     assert code == 0, err
     code, out, _ = _run(capsys, "models", "list")

@@ -19,6 +19,7 @@ from streamer.engines.models.unet import (  # noqa: E402
 from streamer.errors import ModelError  # noqa: E402
 
 from .conftest import REFERENCE_TFLITE  # noqa: E402
+from .fakes import frozen_unet_constants  # noqa: E402
 
 LAYERS = convert._UNET_LAYERS
 
@@ -50,25 +51,13 @@ def test_same_padding_of_a_stride_two_convolution_is_at_the_end():
     np.testing.assert_allclose(conv(x)[0, 0].detach().numpy(), [[0, 2], [8, 10]])
 
 
-def _tf_constants(module: CartoonUNet) -> dict[str, np.ndarray]:
-    """The module's weights as a DCT-Net frozen graph names them (HWIO kernels)."""
-    state = module.state_dict()
-    out = {}
-    for layer in LAYERS:
-        w = state[tf_name_to_parameter(f"generator/{layer}/weights")].numpy()
-        out[f"generator/{layer}/weights"] = w.transpose(2, 3, 1, 0).copy()
-        out[f"generator/{layer}/biases"] = state[tf_name_to_parameter(f"generator/{layer}/biases")].numpy()
-    out["add/y"] = np.array(0.01, np.float32)
-    return out
-
-
 def test_frozen_graph_round_trip(tmp_path):
     torch.manual_seed(0)
     source = CartoonUNet(rgb=False, guided_eps=1e-2)
     pb = tmp_path / "cartoon_h.pb"
     # As TF freezes them: Const weights, Identity '/read' nodes, the input placeholder.
     extra = [("input_image", "Placeholder")] + [(f"generator/{layer}/weights/read", "Identity") for layer in LAYERS]
-    write_frozen_graph(pb, _tf_constants(source), extra)
+    write_frozen_graph(pb, frozen_unet_constants(source), extra)
     weights, eps = convert.unet_weights_from_graphdef(pb)
     assert eps == pytest.approx(0.01)
     target = CartoonUNet(rgb=False, guided_eps=eps)
@@ -79,7 +68,7 @@ def test_frozen_graph_round_trip(tmp_path):
 
 
 def test_a_graph_missing_a_tensor_is_refused_by_name(tmp_path):
-    constants = _tf_constants(CartoonUNet(rgb=False, guided_eps=1e-2))
+    constants = frozen_unet_constants(CartoonUNet(rgb=False, guided_eps=1e-2))
     del constants["generator/block_2/conv1/biases"]
     write_frozen_graph(tmp_path / "broken.pb", constants)
     with pytest.raises(ModelError, match=r"broken\.pb: missing tensor generator/block_2/conv1/biases"):
@@ -87,7 +76,7 @@ def test_a_graph_missing_a_tensor_is_refused_by_name(tmp_path):
 
 
 def test_a_mis_shaped_tensor_is_refused_by_name(tmp_path):
-    constants = _tf_constants(CartoonUNet(rgb=False, guided_eps=1e-2))
+    constants = frozen_unet_constants(CartoonUNet(rgb=False, guided_eps=1e-2))
     constants["generator/Conv_4/weights"] = np.zeros((3, 3, 64, 96), np.float32)
     write_frozen_graph(tmp_path / "other.pb", constants)
     weights, _ = convert.unet_weights_from_graphdef(tmp_path / "other.pb")

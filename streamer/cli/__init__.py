@@ -15,6 +15,7 @@ Ctrl-C keeps what was already stylized as NAME.partial.EXT and exits with status
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from streamer.errors import StreamerError
@@ -36,8 +37,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes each record to whatever `sys.stderr` is when it comes."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _log_to_stderr() -> None:
+    """Show the "streamer" logger's warnings and errors (an engine or a sink that failed mid-stream,
+    with the traceback) on stderr; user errors never reach it."""
+    log = logging.getLogger("streamer")
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("streamer: %(levelname)s: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _log_to_stderr()
     try:
         return args.run(args)
     except StreamerError as exc:

@@ -51,10 +51,8 @@ if TYPE_CHECKING:
     from streamer.engines.base import StyleEngine
     from streamer.tracking.tracker import FaceTracker
 
-# Tracebacks go to this logger; the user sees the status line. Without a handler configured by the
-# application they are not printed (a library's NullHandler, instead of logging's last resort).
+# Tracebacks go to this logger; the user sees the status line (see `streamer/__init__.py`).
 log = logging.getLogger("streamer")
-log.addHandler(logging.NullHandler())
 
 STATS_KEYS = ("t", "fps_in", "fps_out", "latency_ms_p50", "latency_ms_p99", "dropped", "level", "faces", "stage_ms")
 ENGINE_RETRY_S = 2.0

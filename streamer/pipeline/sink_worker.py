@@ -35,9 +35,10 @@ class SinkWorker:
     `t` read from `clock` right after the write.
 
     A sink that raises anything while opening or writing is failed: `failed` holds the reason, one
-    status line says so, the traceback is logged once (logger "streamer"), and nothing more is
-    offered to it. With `thread` False the worker starts no thread and `offer` writes at once on the
-    caller's thread (a pipeline stepped frame by frame on a fake clock).
+    status line says so, the traceback is logged once (logger "streamer"; at DEBUG for the device
+    and disk errors a user can act on, at ERROR for anything else), and nothing more is offered to
+    it. With `thread` False the worker starts no thread and `offer` writes at once on the caller's
+    thread (a pipeline stepped frame by frame on a fake clock).
     """
 
     def __init__(
@@ -82,7 +83,9 @@ class SinkWorker:
         except Exception as exc:
             self.failed = _reason(exc)
             self.link.close()
-            log.error("output %s failed", self.sink.name, exc_info=exc)
+            # A device or disk error is expected and its sentence says it all; anything else is a bug.
+            expected = isinstance(exc, (StreamerError, OSError))
+            log.log(logging.DEBUG if expected else logging.ERROR, "output %s failed", self.sink.name, exc_info=exc)
             self._status(f"output {self.sink.name} failed: {self.failed}; the other outputs go on")
             return False
         self.written += 1
