@@ -247,10 +247,8 @@ def main() -> int:
         seconds = 9.0
         print(f"# slow engine, {os.cpu_count()} CPU cores, {seconds:g} s in real time, fast from {seconds / 2:g} s\n")
         print(
-            print(
-                "| scenario | fps out | p99 after 1 s / budget + frame (ms) | levels while slow | level at end "
-                "| dropped | RSS growth (MB) |"
-            )
+            "| scenario | fps out | p99 after 1 s / budget + frame (ms) | levels while slow | level at end "
+            "| dropped | RSS growth (MB) |"
         )
         print("|---|---|---|---|---|---|---|")
         rows = [(30, 10, 60, False), (60, 4, 40, False)]
