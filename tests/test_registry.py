@@ -87,12 +87,20 @@ def test_a_backend_registered_from_one_place_opens_a_stored_style(onnx_style):
             assert np.array_equal(engine.stylize_heads(crops), crops)
         assert [(n.style, n.role) for n in opened] == [(STYLE, "head"), (STYLE, "background")]
         assert opened[0].onnx == store.read_manifest(STYLE).path("head")
-        # Registered after the listed backends, it is `auto`'s last resort only if it declares auto devices.
+        # With the default rank it comes after the shipped backends (and `auto` never picks it: no auto devices).
         assert backends.names()[-1] == "echo"
     finally:
         backends.unregister("echo")
     with pytest.raises(InvalidInputError, match="unknown backend 'echo'; choose one of auto, tensorrt"):
         EngineOptions(backend="echo")
+
+
+def test_every_module_of_the_backends_package_registers_itself_and_auto_tries_them_by_rank():
+    import pkgutil
+
+    modules = {module.name for module in pkgutil.iter_modules(backends.__path__)}
+    assert modules == {"onnxruntime", "torch", "tensorrt"} and modules <= set(backends.names())
+    assert backends.names()[:3] == ("tensorrt", "torch", "onnxruntime")
 
 
 def test_auto_notes_why_it_skipped_each_backend(onnx_style, replaced):

@@ -6,20 +6,21 @@ machine (None when it can), why it cannot open a given stored network, and how i
 registry (`streamer.engines.registry`) chooses among them from this data only; it has no code per
 backend.
 
-The modules (named after their backend) are listed in `BACKEND_MODULES`, in the order
-`--backend auto` tries them, and are imported the first time the registry is consulted. Importing
-one never imports its library (TensorRT, torch, ONNX Runtime): that happens when a runner is opened
-or availability is asked, so `import streamer` works with no GPU library installed.
+Every module of this package is imported the first time the registry is consulted; `--backend auto`
+tries the backends by their `rank` (lowest first). Importing one never imports its library
+(TensorRT, torch, ONNX Runtime): that happens when a runner is opened or availability is asked, so
+`import streamer` works with no GPU library installed.
 
-Adding a backend: write its module (a `Runner` subclass and one `register(Backend(...))` call) and
-add its name to `BACKEND_MODULES`. A backend registered from elsewhere (a plug-in, a test) comes
-after the listed ones for `auto`.
+Adding a backend: write its module here (a `Runner` subclass and one `register(Backend(...))` call
+with its rank). Nothing else changes. A backend registered from elsewhere (a plug-in, a test) is
+tried by its rank too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from streamer.engines.runner import Runner
     from streamer.engines.store import Manifest
-
-# Modules of this package, each named after the backend it registers, in the order `auto` tries them.
-BACKEND_MODULES = ("tensorrt", "torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -79,6 +77,7 @@ class Backend:
       is not there, e.g. no engine built), or None. Asked only when `unavailable` is None.
     - `open(network, device, precision, threads)`: the runner. The runner's own `precision` says
       what it really runs (ONNX Runtime runs fp32 where a network has no int8 version).
+    - `rank`: `--backend auto` tries backends from the lowest rank up (the fastest first).
     - `auto_devices`: the devices `--backend auto` may choose it for, in order (none: only when asked).
     - `falls_back`: asked for explicitly but unusable, the run goes on with the `auto` choice and a
       note (`hint` is added to the note when the backend itself is missing); otherwise that is an error.
@@ -90,6 +89,7 @@ class Backend:
     open: Callable[[Network, str, str, int], Runner]
     unavailable: Callable[[str], str | None]
     unusable: Callable[[Network, str, str], str | None] = _usable
+    rank: int = 100
     auto_devices: tuple[str, ...] = ()
     falls_back: bool = False
     hint: str = ""  # may name {style}
@@ -119,18 +119,18 @@ def unregister(name: str) -> None:
 
 
 def _load() -> None:
+    """Import every backend module of this package once (each registers itself)."""
     global _loaded
     if not _loaded:
         _loaded = True
-        for module in BACKEND_MODULES:
-            importlib.import_module(f"{__name__}.{module}")
+        for module in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{module.name}")
 
 
 def registered() -> tuple[Backend, ...]:
-    """Every backend, in the order `auto` tries them (whatever order their modules were imported in)."""
+    """Every backend, in the order `auto` tries them: by rank, then by name."""
     _load()
-    order = {name: i for i, name in enumerate(BACKEND_MODULES)}
-    return tuple(sorted(_REGISTRY.values(), key=lambda backend: order.get(backend.name, len(order))))
+    return tuple(sorted(_REGISTRY.values(), key=lambda backend: (backend.rank, backend.name)))
 
 
 def names() -> tuple[str, ...]:

@@ -94,6 +94,7 @@ BACKEND = register(
         precisions={"cuda": ("fp32",), "cpu": ("int8", "fp32")},
         open=_open,
         unavailable=_unavailable,
+        rank=30,
         auto_devices=("cpu", "cuda"),
     )
 )

@@ -189,6 +189,7 @@ BACKEND = register(
         open=_open,
         unavailable=_unavailable,
         unusable=_unusable,
+        rank=10,  # a compiled engine, where one is built for this GPU
         auto_devices=("cuda",),
         falls_back=True,
         hint="build its engines with: streamer-trt-build {style}",

@@ -158,6 +158,7 @@ BACKEND = register(
         open=_open,
         unavailable=_unavailable,
         unusable=_unusable,
+        rank=20,
         auto_devices=("cuda",),  # on a CPU, ONNX Runtime is faster (int8)
     )
 )
