@@ -228,6 +228,31 @@ def test_strength_zero_gives_the_original_and_styles_switch_while_running(scene)
     assert (runners["a"].calls, runners["b"].calls) == (1 + 26, 1 + 34), "a: warm-up + frames 0-25; b: 26-59"
 
 
+def test_what_the_engine_notes_about_its_backend_reaches_the_status_at_start_and_after_a_switch(scene):
+    """The run's summary of how each style was opened (a backend passed over and why) is shown live."""
+
+    def engine(style):
+        opened = engine_of(style=style)
+        opened.notes = [f"tensorrt skipped for {style}: TensorRT is not installed"]
+        return opened
+
+    controls = LiveControls("a", styles=["a", "b"])
+    pipeline, camera, _, clock = _on_clock(scene, 30, 1.0, controls, engine)
+
+    def after_step(frame):
+        if frame.index == 5:
+            controls.next_style()
+        if frame.index == 6:
+            pipeline.style_loader.join()
+
+    summary = run_on_clock(pipeline, camera, clock, after_step)
+    assert summary.statuses == [
+        "note: tensorrt skipped for a: TensorRT is not installed",
+        "style: b",
+        "note: tensorrt skipped for b: TensorRT is not installed",
+    ]
+
+
 def test_every_face_count_is_warmed_up_before_frames_when_the_engine_captures_cuda_graphs(scene):
     """CUDA graphs are captured once per input shape: the stream's first engine and a style switched
     to while running have seen every head batch size up to max_faces before their first frame."""

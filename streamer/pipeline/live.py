@@ -274,6 +274,7 @@ class LivePipeline:
         options = self.options
         try:
             self._engine = engine = self._open_engine(self.controls.style)
+            self._report_notes(engine)
             self._stylizer = self._open_stylizer(engine)
             self._tracker = tracker = (
                 self._tracker_factory or (lambda: FaceTracker(TrackerOptions(options.max_faces, options.detect_every)))
@@ -327,6 +328,7 @@ class LivePipeline:
             self._engine = engine
             self._stylizer = self._open_stylizer(engine)
             self.status(f"style: {engine.style}")
+            self._report_notes(engine)
         if self._workers and all(w.failed for w in self._workers):
             if not self.summary.failed:
                 self.status("every output failed; stopping")
@@ -355,6 +357,12 @@ class LivePipeline:
                 part.close()
         self._stylizer = self._engine = self._tracker = None
         self._loaded = []
+
+    def _report_notes(self, engine: StyleEngine) -> None:
+        """What the user should know about how the engine was opened (a backend passed over and
+        why, a fallback), one status line each."""
+        for note in engine.notes:
+            self.status(f"note: {note}")
 
     def _warm_up(self, tracker: FaceTracker, engine: StyleEngine) -> None:
         """Run the models once before the first frame, so it does not pay for their start-up."""
