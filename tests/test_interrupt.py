@@ -24,6 +24,8 @@ def test_ctrl_c_leaves_a_valid_shorter_partial_file_and_no_output(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell that started this suite in the background ignores Ctrl-C in its children; undo that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until frames are being written

@@ -317,10 +317,7 @@ class LivePipeline:
         if now >= self._next_stats:
             self._emit_stats(now - self._start, self._dropped())
             self._next_stats += 1.0
-        requested = self.controls.take_style_request()
-        if requested:
-            self._switch_style(requested)
-        if self._loaded:
+        if self._loaded:  # before a new request: a style starts loading and takes over on different ticks
             engine = self._loaded.pop()
             for part in (self._stylizer, self._engine):
                 if part is not None:
@@ -329,6 +326,9 @@ class LivePipeline:
             self._stylizer = self._open_stylizer(engine)
             self.status(f"style: {engine.style}")
             self._report_notes(engine)
+        requested = self.controls.take_style_request()
+        if requested:
+            self._switch_style(requested)
         if self._workers and all(w.failed for w in self._workers):
             if not self.summary.failed:
                 self.status("every output failed; stopping")
