@@ -24,3 +24,12 @@ class ModelError(StreamerError, ValueError):
 
 class DeviceUnavailableError(StreamerError, OSError):
     """A camera, GPU, virtual camera or network peer is not there."""
+
+
+def unsupported_protocol(url: str) -> str:
+    """The sentence for a URL whose protocol the installed FFmpeg (inside PyAV) was built without."""
+    scheme = url.split("://", 1)[0]
+    return (
+        f"{scheme}:// is not supported by the installed PyAV: its FFmpeg was built without it "
+        "(PyPI's wheels have no SRT); use rtmp:// or a PyAV built against an FFmpeg that has it"
+    )

@@ -4,7 +4,6 @@ choices, defaults), pass them on, and run as `streamer`, `python -m streamer.cli
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -85,7 +84,7 @@ def test_live_passes_the_engine_options_to_the_pipeline(monkeypatch, tmp_path, c
             seen["options"], seen["controls"] = options, controls
 
         def run(self):
-            return SimpleNamespace(frames_in=0, frames_out=0, dropped=0, latencies_ms=[])
+            return live.LiveSummary()
 
     monkeypatch.setattr(live, "LivePipeline", Pipeline)
     args = ["--detect-every", "3", "--max-faces", "2", "--background-style", "none", "--precision", "fp32"]
@@ -167,3 +166,88 @@ def test_the_wheel_carries_the_page_and_the_samples_and_no_top_level_trt_build(t
     assert {f"streamer/samples/{n}.jpg" for n in ("astronaut", "coffee", "chelsea", "rocket", "camera")} <= names
     assert "streamer/trt_build/__main__.py" in names and "streamer/cli/__main__.py" in names
     assert not any(n.startswith(("trt_build/", "web/")) for n in names)
+
+
+# -- mistakes a user makes get one line and status 2, and lose nothing -----------------------------
+@pytest.mark.parametrize("flag", ["--fps", "--latency-budget-ms", "--duration"])
+def test_live_refuses_rates_and_times_that_are_not_positive(flag, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*COMMANDS["live"], flag, "0"])
+    assert exit_.value.code == EXIT_USER_ERROR and "must be above 0" in capsys.readouterr().err
+
+
+def test_live_never_records_over_the_file_it_plays(face_clip, tmp_path, capsys):
+    clip = tmp_path / "mine.mp4"
+    clip.write_bytes(face_clip.read_bytes())
+    before = clip.read_bytes()
+    code = main(["live", "--source", str(clip), "--realtime", "--sink", f"file:{tmp_path / '.' / 'mine.mp4'}"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR and "is the source" in err and err.count("\n") == 1
+    assert clip.read_bytes() == before
+
+
+def test_live_checks_the_stats_folder_before_it_starts(face_clip, tmp_path, capsys):
+    out, stats = tmp_path / "out.mp4", tmp_path / "missing" / "stats.jsonl"
+    code = main(["live", "--source", str(face_clip), "--realtime", "--sink", f"file:{out}", "--stats-json", str(stats)])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR and "does not exist" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_live_whose_every_output_failed_exits_with_status_2(face_clip, monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    code = main(["live", "--source", str(face_clip), "--realtime", "--sink", "preview", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR and "every output failed" in err and "Traceback" not in err
+
+
+def test_serve_on_a_port_in_use_or_with_unreadable_certificates_says_so_in_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run(
+            [sys.executable, "-m", "streamer", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert busy.returncode == EXIT_USER_ERROR and "Traceback" not in busy.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in busy.stderr.splitlines()[-1]
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamer",
+            "serve",
+            "--cert",
+            str(tmp_path / "c.pem"),
+            "--key",
+            str(tmp_path / "k.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == EXIT_USER_ERROR and missing.stderr.count("\n") == 1
+    assert "cannot use" in missing.stderr and "for HTTPS" in missing.stderr
+
+
+def test_a_url_protocol_the_installed_pyav_lacks_ends_the_run_in_one_line(face_clip, tmp_path, capsys):
+    import av
+
+    try:
+        av.open("srt://127.0.0.1:9", timeout=0.5).close()
+    except av.error.ProtocolNotFoundError:
+        pass
+    except (av.FFmpegError, OSError):
+        pytest.skip("this PyAV has SRT")
+    code = main(["live", "--source", "srt://127.0.0.1:9", "--sink", f"file:{tmp_path / 'o.mp4'}", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR and "srt:// is not supported by the installed PyAV" in err
+    assert "retrying" not in err, "a missing protocol is not a dropped source"
+    code = main(["live", "--source", str(face_clip), "--realtime", "--sink", "srt://127.0.0.1:9", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR and "srt:// is not supported by the installed PyAV" in err

@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from streamer.capture.source import OpenSource
-from streamer.errors import DeviceUnavailableError, InvalidInputError
+from streamer.errors import DeviceUnavailableError, InvalidInputError, unsupported_protocol
 from streamer.frame import Frame
 
 MILLISECONDS = Fraction(1, 1000)
@@ -137,6 +137,8 @@ class UrlSource:
             self._container = av.open(
                 url, timeout=(timeout_s, timeout_s), options={"rtsp_transport": "tcp"} if url.startswith("rtsp") else {}
             )
+        except av.error.ProtocolNotFoundError as exc:
+            raise InvalidInputError(unsupported_protocol(url)) from exc
         except (av.FFmpegError, OSError) as exc:
             raise DeviceUnavailableError(f"{url} does not answer ({exc})") from exc
         if not self._container.streams.video:

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from streamer.cli.common import add_engine_arguments, options_from_args
+from streamer.cli import EXIT_USER_ERROR
+from streamer.cli.common import add_engine_arguments, options_from_args, positive_float
 
 
 def add_parser(commands) -> None:
@@ -26,9 +27,14 @@ def add_parser(commands) -> None:
     )
     live.add_argument("--realtime", action="store_true", help="play a file source at its own pace, as a camera")
     live.add_argument("--loop", action="store_true", help="with --realtime: start the file again at its end")
-    live.add_argument("--fps", type=float, default=30.0, help="target rate (default 30)")
-    live.add_argument("--latency-budget-ms", type=float, help="default: one frame period")
-    live.add_argument("--duration", type=float, help="stop after this many seconds")
+    live.add_argument(
+        "--fps",
+        type=positive_float,
+        default=30.0,
+        help="the rate asked of a camera, and the frame period the default budget and the outputs use (default 30)",
+    )
+    live.add_argument("--latency-budget-ms", type=positive_float, help="default: one frame period")
+    live.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     live.add_argument("--stats-json", type=Path, help="append one JSON line of stats per second")
     live.add_argument("--width", type=int, help="camera width to request")
     live.add_argument("--height", type=int, help="camera height to request")
@@ -45,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     open_source = parse_source(args.source, args.realtime, args.width, args.height, args.fps, args.loop)
     sinks = [parse_sink(spec) for spec in args.sink]
+    _check_paths(Path(args.source), sinks, args.stats_json)
     options = options_from_args(
         LiveOptions,
         args,
@@ -68,7 +75,21 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"live: {summary.frames_in} frames in, {summary.frames_out} out, {summary.dropped} dropped; latency p99 {p99}"
     )
-    return 0
+    # Every output failed, or the source cannot be used: the status lines said why.
+    return EXIT_USER_ERROR if summary.failed or summary.source_failed else 0
+
+
+def _check_paths(source: Path, sinks: list, stats_json: Path | None) -> None:
+    """Before anything runs: a recording never overwrites the file it plays, and the stats file's
+    folder exists (one line each, not a failure a second into the run)."""
+    from streamer.errors import OutputError
+    from streamer.sinks.live import RecordingSink
+
+    for sink in sinks:
+        if isinstance(sink, RecordingSink) and source.is_file() and sink.path.resolve() == source.resolve():
+            raise OutputError(f"the recording {sink.path} is the source; choose another path")
+    if stats_json is not None and not stats_json.resolve().parent.is_dir():
+        raise OutputError(f"the folder of --stats-json {stats_json} does not exist")
 
 
 def _print_stats(record: dict) -> None:

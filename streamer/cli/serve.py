@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from streamer.cli.common import add_engine_arguments, options_from_args
+from streamer.cli.common import add_engine_arguments, options_from_args, positive_float
 
 
 def add_parser(commands) -> None:
@@ -26,8 +26,8 @@ def add_parser(commands) -> None:
     serve.add_argument("--turn", action="append", default=[], help="TURN server URL (repeatable)")
     serve.add_argument("--turn-user", help="TURN user name")
     serve.add_argument("--turn-password", help="TURN password")
-    serve.add_argument("--fps", type=float, default=30.0)
-    serve.add_argument("--latency-budget-ms", type=float)
+    serve.add_argument("--fps", type=positive_float, default=30.0)
+    serve.add_argument("--latency-budget-ms", type=positive_float)
     serve.add_argument(
         "--ice-loopback",
         action="store_true",

@@ -129,6 +129,7 @@ class LiveSummary:
     statuses: list[str] = field(default_factory=list)
     levels: list[int] = field(default_factory=list)
     failed: bool = False  # every output failed
+    source_failed: str | None = None  # the source cannot be used (not a drop: it is not reopened)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -384,6 +385,7 @@ class LivePipeline:
             for frame in Reconnecting(self._open_source, self.status, self._stop, wait=self._wait):
                 self.capture(frame)
         except StreamerError as exc:
+            self.summary.source_failed = str(exc)
             self.status(f"source failed: {exc}")
         except Exception as exc:
             log.error("the source failed", exc_info=exc)

@@ -22,11 +22,12 @@ log = logging.getLogger("streamer")
 
 
 def _reason(exc: BaseException) -> str:
-    """One line for a status: the message of an error we expect (a device, a disk), else also its type."""
+    """One line for a status: the whole sentence of an error we expect (a device, a disk), else its
+    type and the first line of its message."""
     lines = str(exc).strip().splitlines()
+    if isinstance(exc, (StreamerError, OSError)) and lines:
+        return lines[0]
     text = lines[0][:160] if lines else ""
-    if isinstance(exc, (StreamerError, OSError)) and text:
-        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

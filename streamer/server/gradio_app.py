@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streamer.errors import StreamerError
+from streamer.errors import DeviceUnavailableError, StreamerError
 
 if TYPE_CHECKING:  # imported when used: it brings PyAV and MediaPipe
     from streamer.pipeline.file_job import StylizeOptions
@@ -203,5 +203,8 @@ def build(demo: Demo | None = None):
 def launch(host: str = "127.0.0.1", port: int = 7860, block: bool = True, options: StylizeOptions | None = None):
     app = build(Demo(options))
     app.queue(default_concurrency_limit=2)
-    app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=True)
+    try:
+        app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=True)
+    except OSError as exc:  # Gradio's word for a port that is taken
+        raise DeviceUnavailableError(f"cannot serve on {host}:{port} (in use?); pick another --port") from exc
     return app

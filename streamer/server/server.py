@@ -33,7 +33,7 @@ from aiohttp import web
 from streamer.engines.base import StyleEngine
 from streamer.engines.options import EngineOptions
 from streamer.engines.registry import available_styles
-from streamer.errors import StreamerError
+from streamer.errors import DeviceUnavailableError, StreamerError
 from streamer.pipeline.live import LiveControls, LiveOptions, LivePipeline
 from streamer.server.tracks import ForwardAudioTrack, ForwardVideoTrack, IncomingVideo
 
@@ -374,7 +374,10 @@ def run(host: str, port: int, options: ServerOptions, cert: Path | None = None, 
         if not (cert and key):
             raise StreamerError("give both --cert and --key")
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(str(cert), str(key))
+        try:
+            ssl_context.load_cert_chain(str(cert), str(key))
+        except (OSError, ssl.SSLError) as exc:
+            raise StreamerError(f"cannot use {cert} and {key} for HTTPS: {exc.strerror or exc}") from exc
     if host not in ("127.0.0.1", "localhost", "::1") and ssl_context is None:
         print(
             f"streamer: warning: serving on {host} without HTTPS; browsers only allow cameras on https:// "
@@ -387,4 +390,7 @@ def run(host: str, port: int, options: ServerOptions, cert: Path | None = None, 
         "for an OBS Browser Source",
         file=sys.stderr,
     )
-    web.run_app(StreamerServer(options).app(), host=host, port=port, ssl_context=ssl_context, print=None)
+    try:
+        web.run_app(StreamerServer(options).app(), host=host, port=port, ssl_context=ssl_context, print=None)
+    except OSError as exc:  # the address is taken, or not this machine's
+        raise DeviceUnavailableError(f"cannot serve on {host}:{port} ({exc.strerror}); pick another --port") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from streamer.errors import DeviceUnavailableError
+from streamer.errors import DeviceUnavailableError, InvalidInputError, unsupported_protocol
 from streamer.frame import Frame
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ class StreamSink:
         fmt = "flv" if self.url.startswith("rtmp") else "mpegts"
         try:
             container = av.open(self.url, "w", format=fmt, timeout=5.0)
+        except av.error.ProtocolNotFoundError as exc:
+            raise InvalidInputError(unsupported_protocol(self.url)) from exc
         except (av.FFmpegError, OSError) as exc:
             raise DeviceUnavailableError(f"cannot reach {self.url} ({exc})") from exc
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
@@ -50,6 +52,8 @@ class StreamSink:
         self._last_pts = vf.pts
         try:
             container.mux(stream.encode(vf))
+        except av.error.ProtocolNotFoundError as exc:  # output containers open their URL with the first write
+            raise InvalidInputError(unsupported_protocol(self.url)) from exc
         except (av.FFmpegError, OSError) as exc:
             raise DeviceUnavailableError(f"{self.url} went away ({exc})") from exc
 
