@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterator
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -259,7 +258,7 @@ def _live_command_styles(tmp_path, monkeypatch) -> list[str]:
             seen["controls"] = controls
 
         def run(self):
-            return SimpleNamespace(frames_in=0, frames_out=0, dropped=0, latencies_ms=[])
+            return live.LiveSummary()
 
     monkeypatch.setattr(live, "LivePipeline", Pipeline)
     assert main(["live", "--source", "udp://127.0.0.1:9", "--sink", f"file:{tmp_path / 'o.mp4'}", "--quiet"]) == 0
