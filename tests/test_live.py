@@ -202,6 +202,22 @@ def test_an_engine_that_fails_mid_stream_falls_back_to_passthrough_and_retries(s
     assert untouched == list(range(19, 120))
 
 
+def _switch_style_after(index: int, controls: LiveControls, pipeline: LivePipeline, then=None):
+    """An `after_step` that asks for the next style after frame `index` and, after the next frame
+    (whose tick starts loading it), waits for the loader, then calls `then()`: the new style takes
+    over from frame `index + 2`."""
+
+    def after_step(frame):
+        if frame.index == index:
+            controls.next_style()
+        if frame.index == index + 1:
+            pipeline.style_loader.join()
+            if then is not None:
+                then()
+
+    return after_step
+
+
 def test_strength_zero_gives_the_original_and_styles_switch_while_running(scene):
     """Style b is asked for after frame 24; it is opened and warmed up beside the stream and takes
     over from frame 26 (the loop swaps it in once it is ready)."""
@@ -215,14 +231,7 @@ def test_strength_zero_gives_the_original_and_styles_switch_while_running(scene)
     controls = LiveControls("a", styles=["a", "b"])
     controls.set_strength(0.0)
     pipeline, camera, sink, clock = _on_clock(scene, 30, 2.0, controls, engine)
-
-    def after_step(frame):
-        if frame.index == 24:
-            controls.next_style()
-        if frame.index == 25:
-            pipeline.style_loader.join()
-
-    summary = run_on_clock(pipeline, camera, clock, after_step)
+    summary = run_on_clock(pipeline, camera, clock, _switch_style_after(24, controls, pipeline))
     assert all(np.array_equal(image, frames[i % len(frames)]) for i, image in sink.pictures.items())
     assert list(runners) == ["a", "b"] and summary.statuses == ["style: b"] and controls.style == "b"
     assert (runners["a"].calls, runners["b"].calls) == (1 + 26, 1 + 34), "a: warm-up + frames 0-25; b: 26-59"
@@ -238,14 +247,7 @@ def test_what_the_engine_notes_about_its_backend_reaches_the_status_at_start_and
 
     controls = LiveControls("a", styles=["a", "b"])
     pipeline, camera, _, clock = _on_clock(scene, 30, 1.0, controls, engine)
-
-    def after_step(frame):
-        if frame.index == 5:
-            controls.next_style()
-        if frame.index == 6:
-            pipeline.style_loader.join()
-
-    summary = run_on_clock(pipeline, camera, clock, after_step)
+    summary = run_on_clock(pipeline, camera, clock, _switch_style_after(5, controls, pipeline))
     assert summary.statuses == [
         "note: tensorrt skipped for a: TensorRT is not installed",
         "style: b",
@@ -269,14 +271,7 @@ def test_every_face_count_is_warmed_up_before_frames_when_the_engine_captures_cu
     controls = LiveControls("a", styles=["a", "b"])
     pipeline, camera, _, clock = _on_clock(scene, 30, 2.0, controls, engine, LiveOptions(fps=30, max_faces=3))
     at_swap: list[int] = []
-
-    def after_step(frame):
-        if frame.index == 24:
-            controls.next_style()
-        if frame.index == 25:
-            pipeline.style_loader.join()
-            at_swap.extend(runners["b"].batches)
-
+    after_step = _switch_style_after(24, controls, pipeline, lambda: at_swap.extend(runners["b"].batches))
     run_on_clock(pipeline, camera, clock, after_step)
     assert runners["a"].batches == [1, 2, 3] + [1] * 26
     assert at_swap == [1, 2, 3], "the new style was warmed up before it took over"

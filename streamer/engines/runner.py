@@ -58,7 +58,7 @@ class Runner(ABC):
     def infer_tensor(self, image, stream=None):
         """uint8 [N,H,W,3] tensor on `device` -> stylized tensor, queued on `stream` (runners that
         declare `takes_tensors`)."""
-        raise NotImplementedError(f"the {self.backend} runner takes NumPy arrays only")
+        raise TypeError(f"the {self.backend} runner takes NumPy arrays only (its takes_tensors is False)")
 
     @abstractmethod
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -18,19 +18,6 @@ class QualityLevel(enum.IntEnum):
     HEADS_ONLY = 3  # the background stays as captured
     PASSTHROUGH = 4  # frames go out untouched
 
-    @property
-    def description(self) -> str:
-        return _DESCRIPTIONS[self]
-
-
-_DESCRIPTIONS = {
-    QualityLevel.FULL: "full",
-    QualityLevel.ASYNC_BACKGROUND: "background refreshed asynchronously",
-    QualityLevel.LOW_RES_BACKGROUND: "background at lower resolution",
-    QualityLevel.HEADS_ONLY: "heads only",
-    QualityLevel.PASSTHROUGH: "passthrough",
-}
-
 
 class BackgroundMode(enum.Enum):
     """How the frame stylizer makes the picture the heads are pasted onto."""

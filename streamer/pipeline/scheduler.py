@@ -1,7 +1,7 @@
 """The latency budget as data: predict each quality level's cost from measured stage times, and
 degrade (or recover) before the output falls behind.
 
-Levels, in the order the pipeline gives things up:
+Levels (`quality.QualityLevel`), in the order the pipeline gives things up:
     0 full quality: heads and background stylized on every frame
     1 background refreshed in the background: frames reuse the newest stylized background while the
       next one is computed beside them (so a frame never waits for it)
