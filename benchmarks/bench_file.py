@@ -95,7 +95,8 @@ def run_naive(clip: Path, out: Path, options: StylizeOptions) -> int:
             for face in result.multi_face_landmarks or []:
                 pts = np.array([(p.x * w, p.y * h) for p in face.landmark])
                 matrices.append(similarity_transform(five_points(pts), engine.layout.template))
-            heads = device.stylize_heads(image, matrices)[0] if matrices else None
+            ids = range(len(matrices))
+            heads = device.stylize_heads(image, matrices, ids, {})[0] if matrices else None
             size = background_size(w, h, options.background_scale, options.background_short_side)
             canvas, _ = device.compose(
                 resize_to(engine.stylize_background(resize_to(image, size)), (w, h)), heads, matrices, None

@@ -234,10 +234,16 @@ class ClockedDevice:
     def upload(self, image: np.ndarray) -> Any:
         return self.inner.upload(image)
 
-    def stylize_heads(self, picture: Any, matrices: list[np.ndarray]) -> tuple[Any, ClockedTiming]:
+    @property
+    def reuse(self) -> Any:
+        return self.inner.reuse
+
+    def stylize_heads(
+        self, picture: Any, matrices: list[np.ndarray], ids: Any = (), stage_ms: dict | None = None
+    ) -> tuple[Any, ClockedTiming]:
         timing = ClockedTiming(self.clock, self._ms(self.heads_ms))
         self.clock.advance_to(timing.end)  # a failing network takes its time too
-        heads, _ = self.inner.stylize_heads(picture, matrices)
+        heads, _ = self.inner.stylize_heads(picture, matrices, ids, {} if stage_ms is None else stage_ms)
         return heads, timing
 
     def start_background(self, picture: Any, size: tuple[int, int], detached: bool) -> ClockedJob:

@@ -1,6 +1,9 @@
 """The latency scheduler: pure, exact, no clock."""
 
-from streamer.pipeline.scheduler import MAX_LEVEL, LatencyScheduler, SchedulerOptions
+from streamer.pipeline.quality import QualityLevel
+from streamer.pipeline.scheduler import LatencyScheduler, SchedulerOptions
+
+MAX_LEVEL = QualityLevel.PASSTHROUGH
 
 
 def _scheduler(budget=33.0, period=33.3, **kw) -> LatencyScheduler:

@@ -233,7 +233,7 @@ def test_a_family_that_segments_heads_gets_crops_on_white_from_the_segmenter_it_
     with pytest.raises(ValueError, match="segmenter"):
         CpuFrameDevice(engine)
     device = CpuFrameDevice(engine, segmenter=_HalfSegmenter())
-    heads, _ = device.stylize_heads(np.zeros((480, 640, 3), np.uint8), [np.array([[1.0, 0, 0], [0, 1.0, 0]])])
+    heads, _ = device.stylize_heads(np.zeros((480, 640, 3), np.uint8), [np.array([[1.0, 0, 0], [0, 1.0, 0]])], [0], {})
     half = DCTNET_LAYOUT.size // 2
     assert (seen[0][0, :, :half] == 0).all() and (seen[0][0, :, half:] == 255).all(), "outside the person: white"
     _stylized, masks = heads

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TypeVar
 
-from streamer.engines.options import EngineOptions
+from streamer.engines.options import TEMPORAL, EngineOptions
 from streamer.engines.registry import (
     BACKENDS,
     BACKGROUND_STYLES,
@@ -66,6 +66,13 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         default="same",
         choices=BACKGROUND_STYLES,
         help="the background's style: the same as the heads, the cheap built-in one, or none",
+    )
+    parser.add_argument(
+        "--temporal",
+        default="auto",
+        choices=tuple(TEMPORAL),
+        help="reuse: stylize keyframes and carry them to the frames between by optical flow (faster, "
+        "less flicker); off: stylize every head on every frame (default: auto, reuse for learned styles)",
     )
     parser.add_argument("--max-faces", type=positive_int, default=4, help="most faces stylized per frame (default: 4)")
     parser.add_argument(

@@ -33,7 +33,19 @@ def add_parser(commands) -> None:
         default=30.0,
         help="the rate asked of a camera, and the frame period the default budget and the outputs use (default 30)",
     )
-    live.add_argument("--latency-budget-ms", type=positive_float, help="default: one frame period")
+    live.add_argument(
+        "--latency-budget-ms",
+        type=positive_float,
+        help="the most a frame's own work may take; the scheduler gives up quality to stay within it "
+        "(default: one frame period)",
+    )
+    live.add_argument(
+        "--min-fps",
+        type=positive_float,
+        default=15.0,
+        help="while stylizing, send at least this many frames per second; below it only passthrough "
+        "is left (default: 15)",
+    )
     live.add_argument("--duration", type=positive_float, help="stop after this many seconds")
     live.add_argument("--stats-json", type=Path, help="append one JSON line of stats per second")
     live.add_argument("--width", type=int, help="camera width to request")
@@ -57,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         args,
         fps=args.fps,
         latency_budget_ms=args.latency_budget_ms,
+        min_fps=args.min_fps,
         duration=args.duration,
         stats_json=args.stats_json,
     )
@@ -96,8 +109,8 @@ def _print_stats(record: dict) -> None:
     p50, p99 = ("-" if record[k] is None else record[k] for k in ("latency_ms_p50", "latency_ms_p99"))
     print(
         f"t {record['t']:6.1f} s  in {record['fps_in']:3d} fps  out {record['fps_out']:3d} fps  "
-        f"p50 {p50} ms  p99 {p99} ms  level {record['level']}  "
-        f"faces {record['faces']}  dropped {record['dropped']}",
+        f"p50 {p50} ms  p99 {p99} ms  faces {record['faces']}  dropped {record['dropped']}  "
+        f"level {record['level']}: {record['rung']}",
         file=sys.stderr,
         flush=True,
     )

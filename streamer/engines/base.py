@@ -73,7 +73,9 @@ class EngineCapabilities:
     NHWC tensors on that one device (`Runner.infer_tensor`), so the frame stylizer can keep a frame
     on the device from upload to download; `cuda_graphs`: each new input shape is captured once (so
     warm-up should cover every head batch size); `segments_heads`: the family wants each head crop
-    on white, cut out by a person segmentation mask that the pipeline provides.
+    on white, cut out by a person segmentation mask that the pipeline provides; `any_head_size`:
+    the head network is fully convolutional and takes crops of any side that is a multiple of 16
+    (smaller keyframes, mouth patches).
     """
 
     device: str
@@ -81,6 +83,7 @@ class EngineCapabilities:
     takes_tensors: bool
     cuda_graphs: bool
     segments_heads: bool
+    any_head_size: bool = False
 
 
 class StyleEngine:
@@ -133,6 +136,7 @@ class StyleEngine:
             takes_tensors=tensors,
             cuda_graphs=heads.cuda_graphs,
             segments_heads=self.segments_heads,
+            any_head_size=heads.inputs[0].shape[1:3] == (None, None),
         )
 
     @property

@@ -37,6 +37,15 @@ class BackgroundStyle:
     stylized: bool = True
 
 
+# How heads are stylized from frame to frame. Reuse carries a keyframe's stylized head to the next
+# frames by optical flow (`pipeline.reuse`): faster, and steadier where per-frame stylization
+# flickers, at a bounded difference from stylizing every frame.
+TEMPORAL = {
+    "auto": "reuse for learned styles, every frame for the built-in one",
+    "reuse": "keyframes carried to the frames between by optical flow",
+    "off": "every head stylized on every frame",
+}
+
 BACKGROUNDS: dict[str, BackgroundStyle] = {
     b.name: b
     for b in (
@@ -64,7 +73,8 @@ def precision_choices() -> tuple[str, ...]:
 @dataclass
 class EngineOptions:
     """`style` by name; `backend`, `device` and `precision` are `auto` (the best present) or one of
-    the registry's; `background_style` a key of `BACKGROUNDS`; `threads` per network on a CPU.
+    the registry's; `background_style` a key of `BACKGROUNDS`; `threads` per network on a CPU;
+    `temporal` one of `TEMPORAL` (how heads are stylized from frame to frame, see there).
 
     Checked when made (and again by `open_engine`): `InvalidInputError` names the choices.
     """
@@ -75,6 +85,7 @@ class EngineOptions:
     precision: str = "auto"
     background_style: str = "same"
     threads: int = 1
+    temporal: str = "auto"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -87,6 +98,7 @@ class EngineOptions:
             ("device", self.device, device_choices()),
             ("precision", self.precision, precision_choices()),
             ("background style", self.background_style, tuple(BACKGROUNDS)),
+            ("temporal mode", self.temporal, tuple(TEMPORAL)),
         ):
             if value not in choices:
                 raise InvalidInputError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")

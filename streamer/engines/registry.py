@@ -107,6 +107,17 @@ def style_names() -> list[str]:
     return sorted(set(CATALOG) | {m.style for m in store.installed_styles()})
 
 
+def is_learned(style: str) -> bool:
+    """Whether `style` is a trained network (imported from official weights), not the built-in one."""
+    spec = CATALOG.get(style)
+    return spec is None or spec.family != "builtin"
+
+
+def uses_reuse(options: EngineOptions) -> bool:
+    """Whether heads are carried between keyframes (`options.temporal`; auto: for learned styles)."""
+    return options.temporal == "reuse" or (options.temporal == "auto" and is_learned(options.style))
+
+
 def available_styles() -> list[str]:
     """The styles that can be opened now: the built-in ones and the installed ones."""
     builtin = {name for name, spec in CATALOG.items() if spec.family == "builtin"}

@@ -8,6 +8,7 @@ OpenCV and PyAV release the GIL), a detached one on the side for live streams.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -15,15 +16,22 @@ import numpy as np
 from streamer.compose import crop_heads, paste_head, resize_to
 from streamer.engines.base import StyleEngine
 from streamer.pipeline.device import BackgroundJob, Clock, Elapsed, Finished, Timing
+from streamer.pipeline.reuse import HeadReuse
 
 
 class CpuFrameDevice:
     """`FrameDevice` on NumPy arrays. `segmenter` (anything with `masks(crops) -> [N,S,S] floats`)
     is required by engines that declare `segments_heads`: their crops go in on white, and the person
-    mask limits the pasted head. Stages are timed by `clock`."""
+    mask limits the pasted head. With `reuse`, heads come from keyframes carried by optical flow
+    (`pipeline.reuse`). Stages are timed by `clock`."""
 
     def __init__(
-        self, engine: StyleEngine, parallel: bool = True, segmenter=None, clock: Clock = time.perf_counter
+        self,
+        engine: StyleEngine,
+        parallel: bool = True,
+        segmenter=None,
+        clock: Clock = time.perf_counter,
+        reuse: HeadReuse | None = None,
     ) -> None:
         if engine.capabilities.segments_heads and segmenter is None:
             raise ValueError(f"style {engine.style} needs a head segmenter")
@@ -32,11 +40,14 @@ class CpuFrameDevice:
         self.segmenter = segmenter
         self._pool: ThreadPoolExecutor | None = None
         self._clock = clock
+        self.reuse = reuse
 
     def upload(self, image: np.ndarray) -> np.ndarray:
         return image
 
-    def stylize_heads(self, picture: np.ndarray, matrices: list[np.ndarray]) -> tuple[tuple, Elapsed]:
+    def stylize_heads(
+        self, picture: np.ndarray, matrices: list[np.ndarray], ids: Sequence[int], stage_ms: dict[str, float]
+    ) -> tuple[tuple, Elapsed]:
         start = self._clock()
         crops = crop_heads(picture, matrices, self.engine.layout.size)
         masks = np.broadcast_to(self.engine.head_mask, crops.shape[:3])
@@ -45,7 +56,13 @@ class CpuFrameDevice:
 
             person = self.segmenter.masks(crops)
             crops, masks = on_white(crops, person), person * self.engine.head_mask
-        return (self.engine.stylize_heads(crops), masks), Elapsed(start, self._clock)
+        if self.reuse is None or not len(crops):
+            return (self.engine.stylize_heads(crops), masks), Elapsed(start, self._clock)
+        heads = self.reuse.heads(crops, ids, stage_ms)
+        timing = Elapsed(start, self._clock)
+        # Keyframes stylized on this frame's path count as keyframes, not as the heads' usual time.
+        timing.ms -= self.reuse.inline_ms
+        return (heads, masks), timing
 
     def _background(self, picture: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Elapsed]:
         start = self._clock()

@@ -9,10 +9,13 @@ modes). Work may be asynchronous: a `Timing` or a `BackgroundJob` says when it i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from streamer.pipeline.reuse import HeadReuse
 
 
 class Timing(Protocol):
@@ -59,17 +62,47 @@ class Finished:
         return self._result
 
 
+class SideThread:
+    """Runs work off the frame path on one thread of its own, timing it: `start(work)` returns a
+    `BackgroundJob` whose result is (what `work()` returned, its `Elapsed`)."""
+
+    def __init__(self, name: str, clock: Clock = time.perf_counter) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._clock = clock
+
+    def start(self, work: Callable[[], Any]) -> BackgroundJob:
+        return self._pool.submit(self._timed, work)
+
+    def _timed(self, work: Callable[[], Any]) -> tuple[Any, Elapsed]:
+        start = self._clock()
+        return work(), Elapsed(start, self._clock)
+
+    def close(self) -> None:
+        """Waits for work still running."""
+        self._pool.shutdown(wait=True)
+
+
 class FrameDevice(Protocol):
     """Where a frame's pixels live while it is stylized.
 
     `upload` takes the uint8 HxWx3 BGR frame; `compose` returns the finished uint8 frame. Pictures
     in between are the device's own type; background jobs return pictures of the frame's size.
+    `reuse` is the temporal reuse of stylized heads the device part applies (None: every head is
+    stylized on every frame).
     """
+
+    reuse: HeadReuse | None
 
     def upload(self, image: np.ndarray) -> Any: ...
 
-    def stylize_heads(self, picture: Any, matrices: list[np.ndarray]) -> tuple[Any, Timing]:
-        """Start stylizing the heads at `matrices` (frame -> crop similarities)."""
+    def stylize_heads(
+        self, picture: Any, matrices: list[np.ndarray], ids: Sequence[int], stage_ms: dict[str, float]
+    ) -> tuple[Any, Timing]:
+        """Start stylizing the heads at `matrices` (frame -> crop similarities) of the faces with
+        track `ids`. Extra stage times (keyframes, patches) go to `stage_ms`; the returned timing is
+        the heads' time on the frame's path."""
         ...
 
     def start_background(self, picture: Any, size: tuple[int, int], detached: bool) -> BackgroundJob:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -118,6 +119,7 @@ class TorchFrameDevice:
         self.stream_b = (torch.cuda.Stream(self.device) if two_streams else self.stream_a) if cuda else None
         self._worker: ThreadPoolExecutor | None = None  # runs detached backgrounds on the CPU
         self._clock = clock  # times the stages on the CPU
+        self.reuse = None  # temporal reuse runs on the NumPy/OpenCV device part
 
     def _on(self, stream):
         return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
@@ -138,7 +140,13 @@ class TorchFrameDevice:
         return picture
 
     @torch.inference_mode()
-    def stylize_heads(self, picture: torch.Tensor, matrices: list[np.ndarray]) -> tuple[torch.Tensor, Span]:
+    def stylize_heads(
+        self,
+        picture: torch.Tensor,
+        matrices: list[np.ndarray],
+        ids: Sequence[int] = (),
+        stage_ms: dict[str, float] | None = None,
+    ) -> tuple[torch.Tensor, Span]:
         size = self.engine.layout.size
         with self._on(self.stream_a), Span(self.stream_a, self._clock) as span:
             crops = warp(picture, [invert_affine(m) for m in matrices], (size, size), border="border")

@@ -5,12 +5,17 @@ latency budget.
 
 - Every link keeps the newest frame (sinks that record keep a short queue) and counts what it
   drops: capture never waits, nothing queues without bound, latency cannot grow.
-- `LatencyScheduler` predicts each quality level's cost from per-stage moving averages and degrades
-  (background refreshed asynchronously, then smaller, then heads only, then passthrough) before the
-  output falls behind, and recovers with hysteresis.
+- Heads are stylized on every frame, or (temporal reuse, the default for learned styles) stylized
+  at keyframes on a thread of their own and carried to every frame by optical flow, so no frame
+  waits for a head network.
+- `LatencyScheduler` predicts each rung's cost from per-stage moving averages and degrades (keyframes
+  further apart and smaller, the background refreshed on the side, then smaller, then as captured,
+  then every other frame, passthrough last) before the output falls behind, and recovers with
+  hysteresis. A change of rung is a status line saying why.
 - Glass-to-glass latency is measured per frame, from capture to the first sink's write.
 - Once a second a stats record is made (and appended as one JSON line to `stats_json`), with the
-  keys t, fps_in, fps_out, latency_ms_p50, latency_ms_p99, dropped, level, faces, stage_ms.
+  keys t, fps_in, fps_out, latency_ms_p50, latency_ms_p99, dropped, level, rung, keyframes, faces,
+  stage_ms (`level` indexes the ladder, `rung` says it in words, `keyframes` were stylized that second).
 - `LiveControls` changes the style, the background and the strength while running.
 - A source that drops is reopened (status line); an engine that throws turns into passthrough for
   `ENGINE_RETRY_S` (status line, traceback logged); a failing sink stops alone (status line).
@@ -38,10 +43,12 @@ import numpy as np
 from streamer.capture.live import Reconnecting
 from streamer.capture.source import OpenSource
 from streamer.engines.options import EngineOptions
+from streamer.engines.registry import uses_reuse
 from streamer.errors import StreamerError
 from streamer.frame import Frame
 from streamer.pipeline.links import DropLink, LinkClosed
-from streamer.pipeline.quality import BackgroundMode, QualityLevel, background_mode
+from streamer.pipeline.quality import LOW_RES_FACTOR, PER_FRAME_LADDER, BackgroundMode, background_mode, reuse_ladder
+from streamer.pipeline.reuse import ReuseOptions
 from streamer.pipeline.scheduler import LatencyScheduler, SchedulerOptions
 from streamer.pipeline.sink_worker import SinkWorker
 from streamer.pipeline.stylizer import FrameStylizer, open_frame_stylizer
@@ -54,7 +61,19 @@ if TYPE_CHECKING:
 # Tracebacks go to this logger; the user sees the status line (see `streamer/__init__.py`).
 log = logging.getLogger("streamer")
 
-STATS_KEYS = ("t", "fps_in", "fps_out", "latency_ms_p50", "latency_ms_p99", "dropped", "level", "faces", "stage_ms")
+STATS_KEYS = (
+    "t",
+    "fps_in",
+    "fps_out",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "dropped",
+    "level",
+    "rung",
+    "keyframes",
+    "faces",
+    "stage_ms",
+)
 ENGINE_RETRY_S = 2.0
 # In the degraded levels, measure what is switched off every this many frames, so the scheduler
 # notices when there is room again (level 4 pays for one full frame then; the others nothing).
@@ -71,7 +90,8 @@ class LiveOptions(EngineOptions):
 
     threads: int = 2  # per network: live frames go one at a time, so each may use both cores
     fps: float = 30.0
-    latency_budget_ms: float | None = None  # default: one frame period
+    latency_budget_ms: float | None = None  # the frame path's limit; default: one frame period
+    min_fps: float = 15.0  # the scheduler sends at least this many frames per second while stylizing
     duration: float | None = None
     stats_json: Path | None = None
     max_faces: int = 4
@@ -128,6 +148,7 @@ class LiveSummary:
     stats: list[dict] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
     levels: list[int] = field(default_factory=list)
+    skipped: int = 0  # frames left out by a rung that sends fewer frames than come in
     failed: bool = False  # every output failed
     source_failed: str | None = None  # the source cannot be used (not a drop: it is not reopened)
 
@@ -171,16 +192,14 @@ class LivePipeline:
         self._open_source = open_source
         self._sinks = sinks
         self._open_engine = open_engine or (lambda style: default_open_engine(options.replace(style=style)))
-        self._open_stylizer = open_stylizer or (
-            lambda engine: open_frame_stylizer(engine, background_short_side=options.background_short_side)
-        )
+        self._open_stylizer = open_stylizer or self._default_stylizer
         self._tracker_factory = tracker_factory
         self._status_out = status
         self._on_stats = on_stats
         self._clock = clock
         self._wait = wait
         self.summary = LiveSummary()
-        self.scheduler = LatencyScheduler(SchedulerOptions(options.budget_ms, 1000.0 / options.fps))
+        self.scheduler = LatencyScheduler(self._scheduler_options())
         self.incoming = DropLink(1)  # capture -> main loop: the newest frame only
         self.style_loader: threading.Thread | None = None  # opens a switched-to style off the main loop
         self._stop = threading.Event()
@@ -197,7 +216,28 @@ class LivePipeline:
         self._next_stats = math.inf
         self.faces = 0
         self._processed = 0
+        self._keyframes_seen = 0
         self.latest_stats: dict | None = None
+
+    def _scheduler_options(self) -> SchedulerOptions:
+        options = self.options
+        return SchedulerOptions(options.budget_ms, 1000.0 / options.fps, min_fps=min(options.min_fps, options.fps))
+
+    def _default_stylizer(self, engine: StyleEngine) -> FrameStylizer:
+        """The frame stylizer for `engine`: with temporal reuse (`temporal`; auto: learned styles)
+        keyframes are stylized on a thread of their own."""
+        reuse = ReuseOptions() if uses_reuse(self.options.replace(style=engine.style)) else None
+        short_side = self.options.background_short_side
+        return open_frame_stylizer(engine, background_short_side=short_side, reuse=reuse, keyframes_aside=True)
+
+    def _use_stylizer(self, stylizer: FrameStylizer) -> None:
+        """Schedule on the ladder that fits `stylizer`: keyframe rungs with temporal reuse, else the
+        per-frame ladder. The scheduler starts afresh (the costs were another engine's)."""
+        self._stylizer = stylizer
+        reuse, size = stylizer.reuse, stylizer.engine.layout.size
+        ladder = PER_FRAME_LADDER if reuse is None else reuse_ladder(size, reuse.resizable)
+        self.scheduler = LatencyScheduler(self._scheduler_options(), ladder, size)
+        self._keyframes_seen = 0
 
     # -- status and stats --------------------------------------------------------------------------
     def status(self, text: str) -> None:
@@ -231,6 +271,8 @@ class LivePipeline:
             "latency_ms_p99": _percentile(window["latency"], 99),
             "dropped": dropped,
             "level": self.scheduler.level,
+            "rung": self.scheduler.rung.describe(),
+            "keyframes": self._keyframes_since_stats(),
             "faces": self.faces,
             "stage_ms": stage_ms,
         }
@@ -242,6 +284,13 @@ class LivePipeline:
             with open(self.options.stats_json, "a") as f:
                 f.write(json.dumps(record) + "\n")
         return record
+
+    def _keyframes_since_stats(self) -> int:
+        reuse = self._stylizer.reuse if self._stylizer is not None else None
+        if reuse is None:
+            return 0
+        count, self._keyframes_seen = reuse.keyframes - self._keyframes_seen, reuse.keyframes
+        return count
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> LiveSummary:
@@ -276,7 +325,7 @@ class LivePipeline:
         try:
             self._engine = engine = self._open_engine(self.controls.style)
             self._report_notes(engine)
-            self._stylizer = self._open_stylizer(engine)
+            self._use_stylizer(self._open_stylizer(engine))
             self._tracker = tracker = (
                 self._tracker_factory or (lambda: FaceTracker(TrackerOptions(options.max_faces, options.detect_every)))
             )()
@@ -307,6 +356,10 @@ class LivePipeline:
         scheduler's level and offered to every sink. False: the run should stop."""
         if not self.tick(now):
             return False
+        divisor = self.scheduler.rung.rate_divisor
+        if divisor > 1 and frame.index % divisor:  # a rung that sends fewer frames: this one is skipped
+            self.summary.skipped += 1
+            return True
         result = frame.with_image(self._process(frame, now))
         for worker in self._workers:
             worker.offer(result)
@@ -324,7 +377,7 @@ class LivePipeline:
                 if part is not None:
                     part.close()
             self._engine = engine
-            self._stylizer = self._open_stylizer(engine)
+            self._use_stylizer(self._open_stylizer(engine))
             self.status(f"style: {engine.style}")
             self._report_notes(engine)
         requested = self.controls.take_style_request()
@@ -413,12 +466,13 @@ class LivePipeline:
         self.style_loader.start()
 
     def _process(self, frame: Frame, now: float) -> np.ndarray:
-        """The picture that goes out for `frame`, at the scheduler's level (or as captured while the
+        """The picture that goes out for `frame`, at the scheduler's rung (or as captured while the
         engine is failed); the frame's stage times go to the scheduler."""
-        level = self.scheduler.level
+        scheduler = self.scheduler
+        level, rung = scheduler.level, scheduler.rung
         self.summary.levels.append(level)
         probe = frame.index % PROBE_EVERY == 0
-        if now < self._failed_until or (level == QualityLevel.PASSTHROUGH and not probe):
+        if now < self._failed_until or (rung.passthrough and not probe):
             return frame.image
         tracker, stylizer = self._tracker, self._stylizer
         assert tracker is not None and stylizer is not None, "open() first"
@@ -426,13 +480,17 @@ class LivePipeline:
         faces = tracker.update(frame.image, frame.time)
         frame.stage_ms["track"] = (self._clock() - t0) * 1000.0
         self.faces = len(faces)
-        mode = background_mode(level, self.controls.background, probe)
-        options = self.scheduler.options
+        mode = background_mode(rung, self.controls.background, probe)
         # A probe measures the background at the lower resolution, where it will be shown first; it
         # always starts one on the side (that is what it measures).
-        factor = options.low_res_factor if mode is BackgroundMode.PROBE else self.scheduler.background_factor
+        factor = LOW_RES_FACTOR if mode is BackgroundMode.PROBE else rung.background_factor
         self._processed += 1
-        refresh = mode is BackgroundMode.PROBE or self._processed % options.refresh_frames == 0
+        refresh = mode is BackgroundMode.PROBE or self._processed % scheduler.options.refresh_frames == 0
+        head_scale = 1.0
+        if stylizer.reuse is not None:
+            stylizer.reuse.options.keyframe_every = max(2, rung.keyframe_every)
+            stylizer.reuse.options.head_size = rung.head_size
+            head_scale = (rung.head_size or stylizer.engine.layout.size) / stylizer.engine.layout.size
         try:
             out = stylizer(frame, faces, mode, factor, refresh)
         except Exception as exc:
@@ -444,9 +502,10 @@ class LivePipeline:
         if strength < 1.0:
             out = cv2.addWeighted(out, strength, frame.image, 1.0 - strength, 0.0)
         if frame.index >= WARMUP_FRAMES:
-            self.scheduler.observe(frame.stage_ms, factor)
-            self.scheduler.update(frames=PROBE_EVERY if level == QualityLevel.PASSTHROUGH else 1)
-        if level == QualityLevel.PASSTHROUGH:  # a probe: measured, but this frame still goes out untouched
+            scheduler.observe(frame.stage_ms, factor, head_scale)
+            if scheduler.update(frames=PROBE_EVERY if rung.passthrough else 1) != level:
+                self.status(f"quality: {scheduler.rung.describe()} ({scheduler.reason})")
+        if rung.passthrough:  # a probe: measured, but this frame still goes out untouched
             out = frame.image
         with self._lock:
             self._window["stages"].append(dict(frame.stage_ms))

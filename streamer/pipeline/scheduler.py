@@ -1,54 +1,78 @@
-"""The latency budget as data: predict each quality level's cost from measured stage times, and
-degrade (or recover) before the output falls behind.
+"""The latency budget as data: predict each rung's cost from measured stage times, and degrade (or
+recover) before the output falls behind, keeping the cartoon as long as any stylized rung fits.
 
-Levels (`quality.QualityLevel`), in the order the pipeline gives things up:
-    0 full quality: heads and background stylized on every frame
-    1 background refreshed in the background: frames reuse the newest stylized background while the
-      next one is computed beside them (so a frame never waits for it)
-    2 the same, with the background stylized at lower resolution (refreshes more often)
-    3 heads only: the background stays as captured
-    4 passthrough: frames go out untouched
+Two limits: a latency limit (the work on a frame's own path, capture to output) and a minimum
+output frame rate (rungs that send fewer frames than that are not taken). A rung fits when
+- its frame path (tracking, the heads' work on the frame, a background made for this frame beside
+  them, compositing) stays within the latency limit and within its output frame period, and
+- every piece of work it moves off the frame path finishes before it is due again: a keyframe
+  within `keyframe_every` periods, a side background within `refresh_frames` periods.
+Side work that overruns would show stale heads or backgrounds, or starve the frame path.
 
-Pure Python with the clock left out: feed it stage times, it answers with a level. Degrading jumps
-straight to the first level that fits; recovering moves one level at a time, and only after the
-better level has fitted with a margin for `recover_after` frames in a row (hysteresis).
+Stage times (moving averages): `track`, `heads` (the heads' time on the frame path: their networks,
+or, with temporal reuse, the flow and patches), `keyframe` (one keyframe's network, counted at the
+style's head size), `background` (at full size), `compose`.
+
+Pure Python with the clock left out: feed it stage times, it answers with a ladder index. Degrading
+jumps straight to the first rung that fits; recovering moves one rung at a time, and only after the
+better rung has fitted with a margin for `recover_after` frames in a row (hysteresis). Passthrough
+(the last rung) is taken only when no stylized rung fits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamer.pipeline.quality import QualityLevel
-
-MAX_LEVEL = QualityLevel.PASSTHROUGH
+from streamer.pipeline.quality import PER_FRAME_LADDER, BackgroundMode, Rung
 
 
 @dataclass
 class SchedulerOptions:
-    budget_ms: float
-    frame_period_ms: float
-    refresh_frames: int = 3  # levels 1-2: the background must refresh at least every this many frames
-    low_res_factor: float = 0.5  # level 2: background side scale
-    recover_margin: float = 0.75  # a better level must fit within this fraction of the budget ...
+    budget_ms: float  # the latency limit on a frame's own path
+    frame_period_ms: float  # the source's frame period
+    min_fps: float = 15.0  # rungs sending fewer frames per second than this are not taken
+    refresh_frames: int = 3  # side backgrounds must finish within this many periods
+    recover_margin: float = 0.75  # a better rung's frame path must fit within this share of its limit ...
     recover_after: int = 15  # ... for this many frames in a row
     smoothing: float = 0.2  # weight of a new measurement in the moving averages
 
 
 class LatencyScheduler:
-    """Keeps a moving average per stage and picks the quality level. See the module docstring."""
+    """Keeps a moving average per stage and picks a rung of `ladder`. See the module docstring."""
 
-    STAGES = ("track", "heads", "background", "compose")
+    STAGES = ("track", "heads", "keyframe", "background", "compose")
 
-    def __init__(self, options: SchedulerOptions) -> None:
+    def __init__(
+        self, options: SchedulerOptions, ladder: tuple[Rung, ...] = PER_FRAME_LADDER, head_size: int | None = None
+    ) -> None:
+        """`head_size`: the style's own head side, for rungs that stylize keyframes smaller."""
+        if not ladder or not ladder[-1].passthrough:
+            raise ValueError("a ladder ends with passthrough")
         self.options = options
-        self.level = QualityLevel.FULL
+        self.ladder = ladder
+        self.head_size = head_size
+        self.level = 0
         self.ms: dict[str, float] = {}
         self._fitting = 0
         self.changes = 0
+        self.reason = ""  # why the current rung was taken (after a change)
 
-    def observe(self, stage_ms: dict[str, float], background_factor: float = 1.0) -> None:
+    @property
+    def max_level(self) -> int:
+        return len(self.ladder) - 1
+
+    @property
+    def rung(self) -> Rung:
+        return self.ladder[self.level]
+
+    @property
+    def background_factor(self) -> float:
+        return self.rung.background_factor
+
+    def observe(self, stage_ms: dict[str, float], background_factor: float = 1.0, head_scale: float = 1.0) -> None:
         """Record one frame's stage times. A background stylized at `background_factor` of the frame
-        side is normalized to full size (cost follows the pixel count)."""
+        side, and a keyframe at `head_scale` of the head side, are counted at full size (cost
+        follows the pixel count)."""
         a = self.options.smoothing
         for stage in self.STAGES:
             if stage not in stage_ms:
@@ -56,39 +80,60 @@ class LatencyScheduler:
             value = stage_ms[stage]
             if stage == "background":
                 value /= max(background_factor, 1e-3) ** 2
+            elif stage == "keyframe":
+                value /= max(head_scale, 1e-3) ** 2
             self.ms[stage] = value if stage not in self.ms else (1 - a) * self.ms[stage] + a * value
 
-    def predict(self, level: QualityLevel) -> float:
-        """Predicted milliseconds from capture to output for a frame at `level` (inf: not viable)."""
-        o = self.options
-        track, heads = self.ms.get("track", 0.0), self.ms.get("heads", 0.0)
-        compose, background = self.ms.get("compose", 0.0), self.ms.get("background", 0.0)
-        if level == QualityLevel.FULL:
-            return track + max(heads, background) + compose
-        if level in (QualityLevel.ASYNC_BACKGROUND, QualityLevel.LOW_RES_BACKGROUND):
-            refresh = background * (o.low_res_factor**2 if level == QualityLevel.LOW_RES_BACKGROUND else 1.0)
-            if refresh > o.refresh_frames * o.frame_period_ms:
-                return float("inf")  # the background would go stale: not this level
-            return track + heads + compose
-        if level == QualityLevel.HEADS_ONLY:
-            return track + heads + compose
-        return 0.0
+    def frame_path(self, level: int) -> float:
+        """Predicted milliseconds of a frame's own path at ladder index `level`."""
+        rung = self.ladder[level]
+        if rung.passthrough:
+            return 0.0
+        ms = self.ms.get
+        heads = ms("heads", 0.0)
+        if rung.background is BackgroundMode.STYLIZE:
+            heads = max(heads, ms("background", 0.0))  # made beside the heads
+        return ms("track", 0.0) + heads + ms("compose", 0.0)
 
-    def update(self, frames: int = 1) -> QualityLevel:
-        """Choose the level for the next frame from what has been observed so far. `frames` is how
-        many frames this observation stands for (a probe taken once every N frames counts N)."""
+    def overrun(self, level: int, margin: float = 1.0) -> str | None:
+        """Why the rung at `level` does not fit (None: it fits). `margin` shrinks the frame path's limit
+        (side work only has to finish before it is due)."""
+        o, rung = self.options, self.ladder[level]
+        if rung.passthrough:
+            return None
+        period = o.frame_period_ms * rung.rate_divisor
+        if 1000.0 / period < o.min_fps - 1e-9:
+            return f"{1000.0 / period:.0f} fps is under the minimum of {o.min_fps:g}"
+        path = self.frame_path(level)
+        limit = min(o.budget_ms, period) * margin
+        if path > limit:
+            return f"a frame takes {path:.0f} ms, over {limit:.0f} ms"
+        if rung.keyframe_every > 1:
+            keyframe = self.ms.get("keyframe", 0.0) * _scale(rung.head_size, self.head_size) ** 2
+            if keyframe > rung.keyframe_every * period:
+                return f"a keyframe takes {keyframe:.0f} ms, over {rung.keyframe_every} frames"
+        if rung.background is BackgroundMode.ASYNC:
+            background = self.ms.get("background", 0.0) * rung.background_factor**2
+            if background > o.refresh_frames * period:
+                return f"a background takes {background:.0f} ms, over {o.refresh_frames} frames"
+        return None
+
+    def update(self, frames: int = 1) -> int:
+        """Choose the ladder index for the next frame from what has been observed so far. `frames` is
+        how many frames this observation stands for (a probe taken once every N frames counts N)."""
         o = self.options
-        fits = [lvl for lvl in QualityLevel if self.predict(lvl) <= o.budget_ms]
-        best = fits[0] if fits else MAX_LEVEL
-        if best > self.level:  # over budget: degrade at once, as far as needed
+        best = next(level for level in range(len(self.ladder)) if self.overrun(level) is None)
+        if best > self.level:  # over a limit: degrade at once, as far as needed
+            self.reason = self.overrun(self.level) or ""
             self._set(best)
         elif best < self.level:
-            better = QualityLevel(self.level - 1)
+            better = self.level - 1
             # Leaving passthrough needs only a fit (any stylization beats none); other steps a margin.
-            margin = 1.0 if self.level == MAX_LEVEL else o.recover_margin
-            if self.predict(better) <= margin * o.budget_ms:
+            margin = 1.0 if self.level == self.max_level else o.recover_margin
+            if self.overrun(better, margin) is None:
                 self._fitting += frames
                 if self._fitting >= o.recover_after:
+                    self.reason = "there is room again"
                     self._set(better)
             else:
                 self._fitting = 0
@@ -96,11 +141,11 @@ class LatencyScheduler:
             self._fitting = 0
         return self.level
 
-    def _set(self, level: QualityLevel) -> None:
+    def _set(self, level: int) -> None:
         self.level = level
         self._fitting = 0
         self.changes += 1
 
-    @property
-    def background_factor(self) -> float:
-        return self.options.low_res_factor if self.level == QualityLevel.LOW_RES_BACKGROUND else 1.0
+
+def _scale(size: int | None, native: int | None) -> float:
+    return 1.0 if size is None or not native else size / native

@@ -1,19 +1,22 @@
 """`FrameStylizer`: one frame and its tracked faces in, the cartoon frame out.
 
-The one place that decides what a frame's picture is made of: the heads, stylized on every frame,
-and a background in one of the `BackgroundMode`s the live scheduler picks (this frame's own,
+The one place that decides what a frame's picture is made of: the heads (stylized on every frame,
+or, with temporal reuse, keyframes carried to each frame by optical flow: `pipeline.reuse`), and a
+background in one of the `BackgroundMode`s the live scheduler picks (this frame's own,
 the newest finished one while the next is made on the side, or the frame as captured, possibly
 while a background is timed on the side). The pixels are moved by a device part
 (`device.FrameDevice`): NumPy/OpenCV on the CPU (`cpu_device`), or torch tensors where the engine's
 networks take them on a GPU (`gpu`: one upload, two CUDA streams, one download).
 
-Each part's time is recorded on the frame as `heads`, `background` (one made for this frame, or a
-side one that finished since the last frame) and `compose`.
+Each part's time is recorded on the frame as `heads` (their time on the frame's path), `background`
+(one made for this frame, or a side one that finished since the last frame) and `compose`; with
+reuse also `keyframe` (a keyframe's network, stylized now or arrived from the side) and `patch`.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,7 @@ from streamer.engines.base import StyleEngine
 from streamer.frame import Frame
 from streamer.pipeline.device import BackgroundJob, FrameDevice, Timing
 from streamer.pipeline.quality import BackgroundMode
+from streamer.pipeline.reuse import HeadReuse, ReuseOptions
 from streamer.tracking.alignment import similarity_transform
 from streamer.tracking.tracker import TrackedFace
 
@@ -55,6 +59,11 @@ class FrameStylizer:
         self._pending: BackgroundJob | None = None  # the side background being made
 
     @property
+    def reuse(self) -> HeadReuse | None:
+        """The temporal reuse of heads (None: heads are stylized on every frame)."""
+        return self.device.reuse
+
+    @property
     def side_background(self) -> BackgroundJob | None:
         """The background being made on the side (ASYNC and PROBE modes), if any."""
         return self._pending
@@ -81,7 +90,8 @@ class FrameStylizer:
         says whether to start making a newer side background (the caller spaces them out, so the
         background does not take a core away from the heads)."""
         matrices = self.head_matrices(faces)
-        return self.stylize(frame.image, matrices, mode, background_factor, refresh, frame.stage_ms)
+        ids = [face.id for face in faces]
+        return self.stylize(frame.image, matrices, mode, background_factor, refresh, frame.stage_ms, ids)
 
     def stylize(
         self,
@@ -91,22 +101,27 @@ class FrameStylizer:
         background_factor: float = 1.0,
         refresh: bool = True,
         stage_ms: dict[str, float] | None = None,
+        ids: Sequence[int] | None = None,
     ) -> np.ndarray:
-        """uint8 HxWx3 BGR image and each face's frame->crop matrix -> the stylized image."""
+        """uint8 HxWx3 BGR image and each face's frame->crop matrix -> the stylized image. `ids`
+        name the faces from frame to frame (temporal reuse); default: their order."""
         if not self.engine.stylizes_background:
             mode = BackgroundMode.ORIGINAL
         timings: dict[str, Timing] = {}
+        extra: dict[str, float] = {}
         picture = self.device.upload(image)
         size = self.background_size(image.shape[1], image.shape[0], background_factor)
         own = self.device.start_background(picture, size, detached=False) if mode is BackgroundMode.STYLIZE else None
         heads = None
         if matrices:
-            heads, timings["heads"] = self.device.stylize_heads(picture, matrices)
+            ids = range(len(matrices)) if ids is None else ids
+            heads, timings["heads"] = self.device.stylize_heads(picture, matrices, ids, extra)
         canvas, made_now = self._canvas(picture, mode, size, refresh, own, timings)
         wait_for = timings["background"] if made_now else None
         out, timings["compose"] = self.device.compose(canvas, heads, matrices, wait_for)
         if stage_ms is not None:
             stage_ms.update({stage: timing.ms for stage, timing in timings.items()})
+            stage_ms.update(extra)
         return out
 
     def _canvas(
@@ -156,22 +171,36 @@ def open_frame_stylizer(
     background_scale: float | None = None,
     background_short_side: int | None = None,
     parallel: bool = True,
+    reuse: ReuseOptions | None = None,
+    keyframes_aside: bool = False,
 ) -> FrameStylizer:
     """A stylizer on the best device part for `engine`: torch tensors (one upload, two CUDA streams,
     one download) where both networks take tensors on one CUDA device, else NumPy/OpenCV
     (`parallel`: this frame's background beside its heads). Engines that segment heads get a
-    MediaPipe segmenter here, owned by the stylizer."""
+    MediaPipe segmenter here, owned by the stylizer.
+
+    With `reuse`, heads are carried from keyframes by optical flow (on the NumPy/OpenCV part, which
+    is then chosen); `keyframes_aside`: keyframes are stylized on a thread of their own and no frame
+    waits for them (live), else on the frame that needs one (files: the same output every run)."""
     caps = engine.capabilities
-    if caps.takes_tensors and caps.device.startswith("cuda") and not caps.segments_heads:
+    if reuse is None and caps.takes_tensors and caps.device.startswith("cuda") and not caps.segments_heads:
         from streamer.pipeline.gpu import TorchFrameDevice
 
         return FrameStylizer(engine, TorchFrameDevice(engine), background_scale, background_short_side)
     from streamer.pipeline.cpu_device import CpuFrameDevice
+    from streamer.pipeline.device import SideThread
 
     segmenter = None
     if caps.segments_heads:
         from streamer.compose.segmentation import HeadSegmenter
 
         segmenter = HeadSegmenter()
-    device = CpuFrameDevice(engine, parallel, segmenter)
-    return FrameStylizer(engine, device, background_scale, background_short_side, (segmenter,) if segmenter else ())
+    side = SideThread("keyframes") if reuse is not None and keyframes_aside else None
+    head_reuse = None
+    if reuse is not None:
+        start = side.start if side is not None else None
+        resizable = caps.any_head_size
+        head_reuse = HeadReuse(engine.stylize_heads, engine.layout, engine.head_mask, reuse, resizable, start)
+    device = CpuFrameDevice(engine, parallel, segmenter, reuse=head_reuse)
+    owned = tuple(part for part in (side, segmenter) if part is not None)
+    return FrameStylizer(engine, device, background_scale, background_short_side, owned)
