@@ -80,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
     faces = f"{report.faces_seen} face{'s' * (report.faces_seen != 1)} seen, in {_frames(report.frames_with_faces)}"
     print(f"stylized {_frames(report.frames)} ({faces}) in {report.seconds:.1f} s: {report.fps:.1f} fps")
     print(f"style {report.style}, backend {report.backend}")
+    if report.keyframes is not None:
+        print(
+            f"temporal reuse: {report.keyframes} keyframes stylized, carried by optical flow to the "
+            f"frames between (--temporal off stylizes every head on every frame)"
+        )
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     if report.stage_summary:

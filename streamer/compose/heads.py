@@ -22,23 +22,29 @@ def crop_heads(image: np.ndarray, frame_to_crop: list[np.ndarray], size: int) ->
     return crops
 
 
+def head_box(frame_to_crop: np.ndarray, size: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the part of a `width` x `height` frame that a `size` crop covers (empty
+    when x1 <= x0 or y1 <= y0)."""
+    corners = apply_affine(
+        invert_affine(frame_to_crop), np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+    )
+    x0 = max(0, math.floor(corners[:, 0].min()))
+    y0 = max(0, math.floor(corners[:, 1].min()))
+    x1 = min(width, math.ceil(corners[:, 0].max()) + 1)
+    y1 = min(height, math.ceil(corners[:, 1].max()) + 1)
+    return x0, y0, x1, y1
+
+
 def paste_head(canvas: np.ndarray, head: np.ndarray, mask: np.ndarray, frame_to_crop: np.ndarray) -> None:
     """Blend `head` (SxSx3 uint8) into `canvas` in place, where `mask` (SxS float in [0, 1]) says.
 
     Only the canvas box that the crop covers is touched, so the cost follows the face's size, not
     the frame's. A mask that fades to 0 before the crop border leaves no seam and no box.
     """
-    size = head.shape[0]
-    crop_to_frame = invert_affine(frame_to_crop)
-    corners = apply_affine(crop_to_frame, np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64))
-    h, w = canvas.shape[:2]
-    x0 = max(0, math.floor(corners[:, 0].min()))
-    y0 = max(0, math.floor(corners[:, 1].min()))
-    x1 = min(w, math.ceil(corners[:, 0].max()) + 1)
-    y1 = min(h, math.ceil(corners[:, 1].max()) + 1)
+    x0, y0, x1, y1 = head_box(frame_to_crop, head.shape[0], canvas.shape[1], canvas.shape[0])
     if x1 <= x0 or y1 <= y0:
         return
-    local = crop_to_frame.copy()
+    local = invert_affine(frame_to_crop)
     local[:, 2] -= (x0, y0)
     box = (x1 - x0, y1 - y0)
     warped = cv2.warpAffine(head, local, box, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

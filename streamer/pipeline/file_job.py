@@ -5,7 +5,10 @@ Threads joined by bounded, lossless links (nothing is dropped, memory stays flat
     reader (decode, track) --8--> main --2 frames in flight--> stylize workers --> main --8--> writer (encode, mux)
 
 The main thread hands each tracked frame to a pool of FRAMES_IN_FLIGHT workers (heads, background,
-compose) and passes results on in file order. Tracking sits with decoding, since it must see frames
+compose) and passes results on in file order. With temporal reuse (`temporal`; auto: learned
+styles) heads are carried from keyframe to keyframe, which needs the frames in order: one frame is
+in flight, its background beside its heads, and keyframes are stylized on the frame that needs
+one, so a run gives the same output every time. Tracking sits with decoding, since it must see frames
 in order; together they take about as long as stylizing one frame.
 
 Audio packets travel the same links in file order, so the writer interleaves them with video.
@@ -27,10 +30,11 @@ from pathlib import Path
 from streamer.capture.file import FileSource, check_input_path
 from streamer.capture.image import IMAGE_EXTENSIONS, is_image_path, read_image
 from streamer.engines.options import EngineOptions
-from streamer.engines.registry import open_engine
+from streamer.engines.registry import open_engine, uses_reuse
 from streamer.errors import InvalidInputError, OutputError
 from streamer.frame import Frame, StageClock
 from streamer.pipeline.links import END, LinkClosed, LosslessLink
+from streamer.pipeline.reuse import ReuseOptions
 from streamer.pipeline.stats import StageStats
 from streamer.pipeline.stylizer import FrameStylizer, open_frame_stylizer
 from streamer.sinks.file import CONTAINERS, AudioPlan, FileSink, check_output_path
@@ -53,6 +57,7 @@ class StylizeOptions(EngineOptions):
     background_short_side: int | None = 360
     crf: int = 18
     preset: str = "veryfast"
+    keyframe_every: int = 4  # with temporal reuse: a keyframe at most this often (see `ReuseOptions`)
 
 
 @dataclass
@@ -77,6 +82,7 @@ class StylizeReport:
     style: str = ""
     backend: str = ""
     notes: list[str] = field(default_factory=list)
+    keyframes: int | None = None  # with temporal reuse: heads stylized as keyframes (else None)
 
     @property
     def fps(self) -> float:
@@ -101,6 +107,11 @@ def _check_paths(source: Path, output: Path) -> bool:
 def _open_stages(options: StylizeOptions) -> tuple[FaceTracker, FrameStylizer]:
     engine = open_engine(options)
     tracker = FaceTracker(TrackerOptions(max_faces=options.max_faces, detect_every=options.detect_every))
+    if uses_reuse(options):
+        # Frames in order, one at a time: its heads and background side by side.
+        reuse = ReuseOptions(keyframe_every=options.keyframe_every)
+        scale, short_side = options.background_scale, options.background_short_side
+        return tracker, open_frame_stylizer(engine, scale, short_side, parallel=True, reuse=reuse)
     # Files run whole frames side by side (see FRAMES_IN_FLIGHT), so heads and background of one
     # frame need not also run in parallel on the CPU.
     stylizer = open_frame_stylizer(engine, options.background_scale, options.background_short_side, parallel=False)
@@ -245,7 +256,8 @@ def _run(
     for thread in threads:
         thread.start()
     face_ids: set[int] = set()
-    workers = ThreadPoolExecutor(FRAMES_IN_FLIGHT, thread_name_prefix="stylize")
+    in_flight_most = 1 if stylizer.reuse is not None else FRAMES_IN_FLIGHT
+    workers = ThreadPoolExecutor(in_flight_most, thread_name_prefix="stylize")
     in_flight: deque[Future | object] = deque()  # stylizing frames and audio packets, in file order
 
     def emit(max_pending: int) -> None:
@@ -270,7 +282,7 @@ def _run(
                     report.frames_with_faces += bool(faces)
                     item = workers.submit(render, frame, faces)
                 in_flight.append(item)
-                emit(FRAMES_IN_FLIGHT)
+                emit(in_flight_most)
             emit(0)
         except KeyboardInterrupt:
             report.interrupted = True
@@ -292,6 +304,7 @@ def _run(
     report.lost_frames = reader.lost_frames
     report.damaged_frames = reader.damaged_frames
     report.faces_seen = len(face_ids)
+    report.keyframes = stylizer.reuse.keyframes if stylizer.reuse is not None else None
     report.stage_ms = stats.medians()
     report.stage_summary = stats.format()
     return report

@@ -107,7 +107,7 @@ def reuse_ladder(head_size: int, resizable: bool) -> tuple[Rung, ...]:
 
 
 def _multiple_of_16(side: float) -> int:
-    return max(16, int(round(side / 16)) * 16)
+    return max(16, round(side / 16) * 16)
 
 
 def background_mode(rung: Rung, background_on: bool = True, probe: bool = False) -> BackgroundMode:

@@ -23,6 +23,7 @@ the first time is stylized inline.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -270,10 +271,8 @@ class HeadReuse:
     def close(self) -> None:
         """Waits for keyframes in flight (their thread is the caller's to shut)."""
         if self._job is not None:
-            try:
+            with contextlib.suppress(Exception):  # the stream is over: nothing would show them
                 self._job.result()
-            except Exception:  # noqa: S110 - the stream is over; nothing will show them
-                pass
             self._job = None
 
 
@@ -306,3 +305,48 @@ def _patch_alpha(side: int, context: int) -> np.ndarray:
     ramp = np.minimum(np.arange(side), np.arange(side)[::-1]).astype(np.float32)
     edge = np.clip(ramp / max(context, 1), 0.0, 1.0)
     return np.minimum.outer(edge, edge)[..., None]
+
+
+class SceneChange:
+    """Whether a frame's background must be stylized again: a still camera's needs it only when the
+    picture changed. Compares a small grey copy of each frame with the one last stylized, in blocks
+    (a person moving in one corner is a change there), leaving out where the heads go (they are
+    pasted over it); `max_age` frames at the latest."""
+
+    THUMBNAIL_WIDTH = 64
+    BLOCK = 8
+
+    def __init__(self, limit: float = 6.0, max_age: int = 60) -> None:
+        self.limit, self.max_age = limit, max_age
+        self._last: np.ndarray | None = None
+        self._age = 0
+
+    def _thumbnail(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        width = self.THUMBNAIL_WIDTH
+        height = max(self.BLOCK, round(h * width / w / self.BLOCK) * self.BLOCK)
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+    def changed(self, image: np.ndarray, heads: Sequence[tuple[int, int, int, int]] = ()) -> bool:
+        """Whether `image` differs from the last stylized one (or it is too old) outside the `heads`
+        (x0, y0, x1, y1 boxes in image pixels); counts a frame."""
+        self._age += 1
+        if self._last is None or self._age > self.max_age:
+            return True
+        thumb = self._thumbnail(image)
+        if thumb.shape != self._last.shape:
+            return True
+        b = self.BLOCK
+        h, w = thumb.shape
+        diff = np.abs(thumb - self._last)
+        scale = w / image.shape[1]
+        for x0, y0, x1, y1 in heads:
+            diff[int(y0 * scale) : int(np.ceil(y1 * scale)), int(x0 * scale) : int(np.ceil(x1 * scale))] = 0.0
+        blocks = diff.reshape(h // b, b, w // b, b).mean(axis=(1, 3))
+        return bool(blocks.max() > self.limit)
+
+    def stylized(self, image: np.ndarray) -> None:
+        """`image`'s background is being stylized now: later frames compare with it."""
+        self._last = self._thumbnail(image)
+        self._age = 0

@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from streamer.compose.background import background_size
+from streamer.compose.heads import head_box
 from streamer.engines.base import StyleEngine
 from streamer.frame import Frame
 from streamer.pipeline.device import BackgroundJob, FrameDevice, Timing
 from streamer.pipeline.quality import BackgroundMode
-from streamer.pipeline.reuse import HeadReuse, ReuseOptions
+from streamer.pipeline.reuse import HeadReuse, ReuseOptions, SceneChange
 from streamer.tracking.alignment import similarity_transform
 from streamer.tracking.tracker import TrackedFace
 
@@ -57,6 +58,8 @@ class FrameStylizer:
         self._lock = threading.Lock()
         self._latest: Any = None  # the newest finished background, at frame size
         self._pending: BackgroundJob | None = None  # the side background being made
+        # With temporal reuse, a background is stylized again only when the picture changed.
+        self._scene = SceneChange() if device.reuse is not None else None
 
     @property
     def reuse(self) -> HeadReuse | None:
@@ -107,6 +110,7 @@ class FrameStylizer:
         name the faces from frame to frame (temporal reuse); default: their order."""
         if not self.engine.stylizes_background:
             mode = BackgroundMode.ORIGINAL
+        mode, refresh = self._reuse_background(image, matrices, mode, refresh)
         timings: dict[str, Timing] = {}
         extra: dict[str, float] = {}
         picture = self.device.upload(image)
@@ -123,6 +127,30 @@ class FrameStylizer:
             stage_ms.update({stage: timing.ms for stage, timing in timings.items()})
             stage_ms.update(extra)
         return out
+
+    def _reuse_background(
+        self, image: np.ndarray, matrices: list[np.ndarray], mode: BackgroundMode, refresh: bool
+    ) -> tuple[BackgroundMode, bool]:
+        """With temporal reuse, a picture unchanged outside its heads keeps the newest stylized
+        background: STYLIZE shows it instead of making one, ASYNC does not refresh it."""
+        scene = self._scene
+        if scene is None or mode not in (BackgroundMode.STYLIZE, BackgroundMode.ASYNC):
+            return mode, refresh
+        size, (h, w) = self.engine.layout.size, image.shape[:2]
+        heads = [head_box(m, size, w, h) for m in matrices]
+        with self._lock:
+            ready = self._latest is not None and self._latest.shape == image.shape
+            busy = self._pending is not None
+        if mode is BackgroundMode.STYLIZE:
+            if ready and not scene.changed(image, heads):
+                return BackgroundMode.ASYNC, False
+            scene.stylized(image)
+            return mode, refresh
+        if refresh and not busy:
+            if ready and not scene.changed(image, heads):
+                return mode, False
+            scene.stylized(image)
+        return mode, refresh
 
     def _canvas(
         self,
