@@ -75,6 +75,14 @@ STATS_KEYS = (
     "stage_ms",
 )
 ENGINE_RETRY_S = 2.0
+DEFAULT_LATENCY_MS = 100.0
+# With temporal reuse, a rung is left after this many frames over a limit in a row: one slow frame (a
+# detection, a keyframe or background landing beside it) does not cost several rungs. Heads
+# stylized on every frame cost the same each frame, and degrade at once.
+REUSE_DEGRADE_AFTER = 3
+# With temporal reuse a still background is stylized again only when the picture changes, so a
+# refresh may take this many frame periods (a quarter second at 30 fps) without showing.
+REUSE_REFRESH_FRAMES = 8
 # In the degraded levels, measure what is switched off every this many frames, so the scheduler
 # notices when there is room again (level 4 pays for one full frame then; the others nothing).
 PROBE_EVERY = 30
@@ -90,7 +98,8 @@ class LiveOptions(EngineOptions):
 
     threads: int = 2  # per network: live frames go one at a time, so each may use both cores
     fps: float = 30.0
-    latency_budget_ms: float | None = None  # the frame path's limit; default: one frame period
+    # The most a frame's own work may take; rungs that send every frame also keep within one period.
+    latency_budget_ms: float | None = None  # default: DEFAULT_LATENCY_MS, or one period if longer
     min_fps: float = 15.0  # the scheduler sends at least this many frames per second while stylizing
     duration: float | None = None
     stats_json: Path | None = None
@@ -100,7 +109,7 @@ class LiveOptions(EngineOptions):
 
     @property
     def budget_ms(self) -> float:
-        return self.latency_budget_ms or 1000.0 / self.fps
+        return self.latency_budget_ms or max(DEFAULT_LATENCY_MS, 1000.0 / self.fps)
 
 
 class LiveControls:
@@ -219,9 +228,15 @@ class LivePipeline:
         self._keyframes_seen = 0
         self.latest_stats: dict | None = None
 
-    def _scheduler_options(self) -> SchedulerOptions:
-        options = self.options
-        return SchedulerOptions(options.budget_ms, 1000.0 / options.fps, min_fps=min(options.min_fps, options.fps))
+    def _scheduler_options(self, reuse: bool = False) -> SchedulerOptions:
+        o = self.options
+        return SchedulerOptions(
+            o.budget_ms,
+            1000.0 / o.fps,
+            min(o.min_fps, o.fps),
+            refresh_frames=REUSE_REFRESH_FRAMES if reuse else 3,
+            degrade_after=REUSE_DEGRADE_AFTER if reuse else 1,
+        )
 
     def _default_stylizer(self, engine: StyleEngine) -> FrameStylizer:
         """The frame stylizer for `engine`: with temporal reuse (`temporal`; auto: learned styles)
@@ -236,7 +251,7 @@ class LivePipeline:
         self._stylizer = stylizer
         reuse, size = stylizer.reuse, stylizer.engine.layout.size
         ladder = PER_FRAME_LADDER if reuse is None else reuse_ladder(size, reuse.resizable)
-        self.scheduler = LatencyScheduler(self._scheduler_options(), ladder, size)
+        self.scheduler = LatencyScheduler(self._scheduler_options(reuse is not None), ladder, size)
         self._keyframes_seen = 0
 
     # -- status and stats --------------------------------------------------------------------------

@@ -13,7 +13,9 @@ changes the crop. For each face (by track id):
   switch shows no jump;
 - the mouth: flow cannot open a mouth that was shut in the keyframe. Where the head network takes
   any size, a patch around the template's mouth is stylized on the frame itself when the mouth's own
-  residual says it moved, and blended over the carried head.
+  residual says it moved, and blended over the carried head. Live (`start_patches`), the patch is
+  made beside the frame's path and shown from the next frame on (a frame period late: too little
+  to see, and the frame's path stays short); in files, on the frame itself.
 
 Keyframes are stylized inline (`start_keyframes` None: files, where every run gives the same
 output), or handed to `start_keyframes` (live: frames keep going out, carried from the older
@@ -37,6 +39,7 @@ from streamer.pipeline.device import BackgroundJob, Clock
 UNEXPLAINED_GREY = 24  # a pixel the warp leaves this many grey levels off is not explained by it
 MOUTH_BOX = 80 / 288  # the mouth patch's stylized square, as a share of the head crop's side
 MOUTH_CONTEXT = 8 / 288  # context around it on each side, faded out in the blend
+PATCH_AGE = 2  # live: a mouth patch made beside the frame path is shown this many frames at most
 
 
 @dataclass
@@ -85,6 +88,7 @@ class HeadReuse:
     `stylize(crops)`: the engine's head network, uint8 [N, s, s, 3] -> same (any multiple of 16 when
     `resizable`). `start_keyframes(work)`: runs `work()` (which returns the stylized crops) off the
     frame path and returns a job whose `result()` is (stylized, timing); None: inline.
+    `start_patches` the same for mouth patches (a thread of their own).
     """
 
     def __init__(
@@ -96,12 +100,17 @@ class HeadReuse:
         resizable: bool = False,
         start_keyframes: Callable[[Callable[[], np.ndarray]], BackgroundJob] | None = None,
         clock: Clock = time.perf_counter,
+        start_patches: Callable[[Callable[[], np.ndarray]], BackgroundJob] | None = None,
     ) -> None:
         self.options = options or ReuseOptions()
         self.layout = layout
         self.resizable = resizable
         self._stylize = stylize
         self._start = start_keyframes
+        self._start_patches = start_patches
+        self._patch_job: BackgroundJob | None = None
+        self._patch_faces: list[tuple[int, int]] = []  # (id, frame) of the patches in flight
+        self._patches: dict[int, tuple[np.ndarray, int]] = {}  # id -> (stylized patch, its frame)
         self._clock = clock
         self._faces: dict[int, _Face] = {}
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
@@ -127,6 +136,7 @@ class HeadReuse:
         frame, self._frame = self._frame, self._frame + 1
         self.inline_ms = 0.0
         self._collect(stage_ms)
+        self._collect_patches(stage_ms)
         greys = [_grey(crop, self.options.flow_side) for crop in crops]
         out = np.empty(crops.shape, np.float32)
         fresh: list[int] = []
@@ -160,8 +170,9 @@ class HeadReuse:
                     out[i] = self._handover(face, head.astype(np.float32), greys[i], carried_old=out[i])
         mouths = [i for i in mouths if i not in fresh]  # a head stylized now needs no patch
         if mouths:
-            self._patch_mouths(crops, out, mouths, stage_ms)
+            self._patch_mouths(crops, ids, out, mouths, stage_ms)
         self._faces = {face_id: self._faces[face_id] for face_id in ids if face_id in self._faces}
+        self._patches = {face_id: p for face_id, p in self._patches.items() if face_id in self._faces}
         return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
     # -- keyframes ----------------------------------------------------------------------------------
@@ -257,23 +268,51 @@ class HeadReuse:
         limit = self.options.mouth_limit
         return self.resizable and limit is not None and carried.mouth > limit
 
-    def _patch_mouths(self, crops: np.ndarray, out: np.ndarray, faces: list[int], stage_ms: dict[str, float]) -> None:
-        start = self._clock()
+    def _patch_mouths(
+        self, crops: np.ndarray, ids: Sequence[int], out: np.ndarray, faces: list[int], stage_ms: dict[str, float]
+    ) -> None:
+        """Blend a stylized mouth over each of `faces` (indexes): made now (inline), or the newest
+        one made beside the frame path, at most `PATCH_AGE` frames old, while the next is made."""
         x0, y0, x1, y1 = self._mouth[0]
-        patches = self._stylize(np.ascontiguousarray(crops[faces, y0:y1, x0:x1]))
+        mouths = np.ascontiguousarray(crops[faces, y0:y1, x0:x1])
+        frame = self._frame - 1
+        if self._start_patches is None:
+            start = self._clock()
+            patches: dict[int, np.ndarray] = dict(zip(faces, self._stylize(mouths), strict=True))
+            self.patches += len(faces)
+            stage_ms["patch"] = (self._clock() - start) * 1000.0
+        else:
+            if self._patch_job is None:
+                self._patch_job = self._start_patches(lambda: self._stylize(mouths))
+                self._patch_faces = [(ids[i], frame) for i in faces]
+            patches = {}
+            for i in faces:
+                made = self._patches.get(ids[i])
+                if made is not None and frame - made[1] <= PATCH_AGE:
+                    patches[i] = made[0]
         alpha = self._patch_alpha
-        for i, patch in zip(faces, patches, strict=True):
+        for i, patch in patches.items():
             region = out[i, y0:y1, x0:x1]
             region[:] = alpha * patch + (1.0 - alpha) * region
-        self.patches += len(faces)
-        stage_ms["patch"] = (self._clock() - start) * 1000.0
+
+    def _collect_patches(self, stage_ms: dict[str, float]) -> None:
+        """Keep the mouth patches made beside the frame path once they are done."""
+        if self._patch_job is None or not self._patch_job.done():
+            return
+        job, self._patch_job = self._patch_job, None
+        patches, timing = job.result()
+        stage_ms["patch"] = timing.ms
+        self.patches += len(self._patch_faces)
+        for (face_id, frame), patch in zip(self._patch_faces, patches, strict=True):
+            self._patches[face_id] = (patch, frame)
 
     def close(self) -> None:
-        """Waits for keyframes in flight (their thread is the caller's to shut)."""
-        if self._job is not None:
-            with contextlib.suppress(Exception):  # the stream is over: nothing would show them
-                self._job.result()
-            self._job = None
+        """Waits for keyframes and patches in flight (their threads are the caller's to shut)."""
+        for job in (self._job, self._patch_job):
+            if job is not None:
+                with contextlib.suppress(Exception):  # the stream is over: nothing would show them
+                    job.result()
+        self._job = self._patch_job = None
 
 
 def _grey(crop: np.ndarray, side: int) -> np.ndarray:

@@ -14,7 +14,8 @@ or, with temporal reuse, the flow and patches), `keyframe` (one keyframe's netwo
 style's head size), `background` (at full size), `compose`.
 
 Pure Python with the clock left out: feed it stage times, it answers with a ladder index. Degrading
-jumps straight to the first rung that fits; recovering moves one rung at a time, and only after the
+jumps straight to the first rung that fits (once the current one has not fitted for `degrade_after`
+frames in a row); recovering moves one rung at a time, and only after the
 better rung has fitted with a margin for `recover_after` frames in a row (hysteresis). Passthrough
 (the last rung) is taken only when no stylized rung fits.
 """
@@ -34,6 +35,7 @@ class SchedulerOptions:
     refresh_frames: int = 3  # side backgrounds must finish within this many periods
     recover_margin: float = 0.75  # a better rung's frame path must fit within this share of its limit ...
     recover_after: int = 15  # ... for this many frames in a row
+    degrade_after: int = 1  # a rung that stops fitting is left after this many frames in a row
     smoothing: float = 0.2  # weight of a new measurement in the moving averages
 
 
@@ -54,6 +56,7 @@ class LatencyScheduler:
         self.level = 0
         self.ms: dict[str, float] = {}
         self._fitting = 0
+        self._over = 0
         self.changes = 0
         self.reason = ""  # why the current rung was taken (after a change)
 
@@ -123,10 +126,15 @@ class LatencyScheduler:
         how many frames this observation stands for (a probe taken once every N frames counts N)."""
         o = self.options
         best = next(level for level in range(len(self.ladder)) if self.overrun(level) is None)
-        if best > self.level:  # over a limit: degrade at once, as far as needed
-            self.reason = self.overrun(self.level) or ""
-            self._set(best)
-        elif best < self.level:
+        if best > self.level:  # over a limit: degrade as far as needed once it lasts
+            self._fitting = 0
+            self._over += frames
+            if self._over >= o.degrade_after:
+                self.reason = self.overrun(self.level) or ""
+                self._set(best)
+            return self.level
+        self._over = 0
+        if best < self.level:
             better = self.level - 1
             # Leaving passthrough needs only a fit (any stylization beats none); other steps a margin.
             margin = 1.0 if self.level == self.max_level else o.recover_margin
@@ -143,7 +151,7 @@ class LatencyScheduler:
 
     def _set(self, level: int) -> None:
         self.level = level
-        self._fitting = 0
+        self._fitting = self._over = 0
         self.changes += 1
 
 

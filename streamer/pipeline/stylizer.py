@@ -208,8 +208,9 @@ def open_frame_stylizer(
     MediaPipe segmenter here, owned by the stylizer.
 
     With `reuse`, heads are carried from keyframes by optical flow (on the NumPy/OpenCV part, which
-    is then chosen); `keyframes_aside`: keyframes are stylized on a thread of their own and no frame
-    waits for them (live), else on the frame that needs one (files: the same output every run)."""
+    is then chosen); `keyframes_aside`: keyframes and mouth patches are stylized on threads of their
+    own and no frame waits for them (live), else on the frame that needs one (files: the same output
+    every run)."""
     caps = engine.capabilities
     if reuse is None and caps.takes_tensors and caps.device.startswith("cuda") and not caps.segments_heads:
         from streamer.pipeline.gpu import TorchFrameDevice
@@ -223,12 +224,19 @@ def open_frame_stylizer(
         from streamer.compose.segmentation import HeadSegmenter
 
         segmenter = HeadSegmenter()
-    side = SideThread("keyframes") if reuse is not None and keyframes_aside else None
+    aside = reuse is not None and keyframes_aside
+    keyframes, patches = (SideThread("keyframes"), SideThread("mouths")) if aside else (None, None)
     head_reuse = None
     if reuse is not None:
-        start = side.start if side is not None else None
-        resizable = caps.any_head_size
-        head_reuse = HeadReuse(engine.stylize_heads, engine.layout, engine.head_mask, reuse, resizable, start)
+        head_reuse = HeadReuse(
+            engine.stylize_heads,
+            engine.layout,
+            engine.head_mask,
+            reuse,
+            caps.any_head_size,
+            start_keyframes=keyframes.start if keyframes else None,
+            start_patches=patches.start if patches else None,
+        )
     device = CpuFrameDevice(engine, parallel, segmenter, reuse=head_reuse)
-    owned = tuple(part for part in (side, segmenter) if part is not None)
+    owned = tuple(part for part in (keyframes, patches, segmenter) if part is not None)
     return FrameStylizer(engine, device, background_scale, background_short_side, owned)
