@@ -346,3 +346,18 @@ def frozen_unet_constants(module) -> dict[str, np.ndarray]:
         out[f"generator/{layer}/biases"] = state[tf_name_to_parameter(f"generator/{layer}/biases")].numpy()
     out["add/y"] = np.array(0.01, np.float32)
     return out
+
+
+class ClockedSideThread:
+    """`SideThread.start` on a fake clock: the work runs at once (its pictures are made now) but its
+    job is done only once the clock has passed `ms` milliseconds from its start; `started` counts jobs."""
+
+    def __init__(self, clock: FakeClock, ms: float) -> None:
+        self.clock, self.ms, self.started = clock, ms, 0
+
+    def start(self, work: Callable[[], Any]) -> ClockedJob:
+        from streamer.pipeline.device import Elapsed, Finished
+
+        self.started += 1
+        timing = ClockedTiming(self.clock, self.ms)
+        return ClockedJob(self.clock, Finished(work(), Elapsed(self.clock(), self.clock)), timing)

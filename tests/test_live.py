@@ -386,3 +386,49 @@ def test_a_recording_is_valid_when_the_run_ends_early(scene, tmp_path):
     written = probe(out)
     assert 0 < summary.frames_out <= 41 and len(written.frame_times) == summary.frames_out
     assert (written.width, written.height) == (320, 240)
+
+
+def test_keyframes_that_take_five_frame_periods_never_hold_a_frame_back(scene):
+    """Temporal reuse with a head network that takes five frame periods (167 ms at 30 fps) per
+    keyframe: keyframes are made on the side while every frame goes out carried from the older one.
+    No frame is dropped or waits (each takes exactly the 5 ms of carrying its head), the output rate
+    is the source's, keyframes keep coming (at least every `max_age` frames), and the scheduler
+    settles on the first rung whose keyframe interval covers the network: a keyframe every 8 frames
+    (267 ms), not passthrough."""
+    from streamer.pipeline.cpu_device import CpuFrameDevice
+    from streamer.pipeline.reuse import HeadReuse, ReuseOptions
+
+    from .fakes import ClockedSideThread
+
+    frames, points = scene
+    clock = FakeClock()
+    keyframes = ClockedSideThread(clock, 5 * 1000 / 30)
+    reuses: list[HeadReuse] = []
+
+    def reusing_device(engine):
+        reuse = HeadReuse(
+            engine.stylize_heads, engine.layout, engine.head_mask, ReuseOptions(), True, keyframes.start, clock
+        )
+        reuses.append(reuse)
+        return CpuFrameDevice(engine, reuse=reuse)
+
+    camera = Camera(frames, 30, 30 * 6, clock)
+    sink = CollectSink(clock)
+    pipeline = LivePipeline(
+        lambda: camera,
+        [sink],
+        LiveOptions(fps=30),
+        open_engine=lambda style: engine_of(),
+        tracker_factory=lambda: FakeTracker([points]),
+        clock=clock,
+        open_stylizer=ClockedStylizers(clock, inner=reusing_device, heads_ms=5),
+    )
+    summary = run_on_clock(pipeline, camera, clock)
+    assert summary.frames_in == summary.frames_out == 180 and summary.dropped == 0
+    assert sink.indices == list(range(180))
+    assert summary.latencies_ms == pytest.approx([5.0] * 180), "no frame waits for a keyframe"
+    assert keyframes.started >= 180 // ReuseOptions().max_age - 1
+    assert reuses[0].keyframes >= keyframes.started - 1  # all but one in flight arrived
+    ladder = pipeline.scheduler.ladder
+    assert ladder[summary.levels[-1]].keyframe_every == 8 and not ladder[summary.levels[-1]].passthrough
+    assert max(summary.levels) == summary.levels[-1], "it went straight to the rung that fits and stayed"

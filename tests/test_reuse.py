@@ -314,15 +314,7 @@ def test_a_still_picture_with_camera_noise_is_not_a_change():
     "size",
     [
         (640, 480),
-        pytest.param(
-            (1280, 720),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="SceneChange scales head boxes by the thumbnail's width only; its height is "
-                "rounded to a multiple of 8 (720 -> 32 rows, not 36), so a 16:9 frame's boxes land "
-                "too low and the top of a head counts as a change",
-            ),
-        ),
+        (1280, 720),  # a thumbnail height rounded to whole blocks: boxes scale by each side
     ],
 )
 def test_a_change_counts_outside_the_heads_only(size):

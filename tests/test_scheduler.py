@@ -1,6 +1,10 @@
 """The latency scheduler: pure, exact, no clock."""
 
-from streamer.pipeline.quality import QualityLevel
+import itertools
+
+import pytest
+
+from streamer.pipeline.quality import PASSTHROUGH, PER_FRAME_LADDER, BackgroundMode, QualityLevel, Rung, reuse_ladder
 from streamer.pipeline.scheduler import LatencyScheduler, SchedulerOptions
 
 MAX_LEVEL = QualityLevel.PASSTHROUGH
@@ -62,3 +66,83 @@ def test_a_background_measured_at_low_resolution_counts_at_full_size():
     s = _scheduler()
     s.observe({"background": 10.0}, background_factor=0.5)
     assert s.ms["background"] == 40.0
+
+
+# -- the ladder with temporal reuse --------------------------------------------------------------
+def _reuse(resizable=True, **kw) -> LatencyScheduler:
+    options = SchedulerOptions(budget_ms=100.0, frame_period_ms=1000 / 30, smoothing=1.0, **kw)
+    return LatencyScheduler(options, reuse_ladder(288, resizable), head_size=288)
+
+
+CHEAP = {"track": 5, "heads": 5, "keyframe": 60, "background": 20, "compose": 2}
+
+
+@pytest.mark.parametrize(
+    ("costs", "refresh_frames", "rung"),
+    [
+        # Everything fits: keyframes every 2 frames (60 ms within 67) and this frame's own background.
+        ({}, 3, Rung(BackgroundMode.STYLIZE, keyframe_every=2)),
+        # A 200 ms background: on the side, but a refresh within 3 frames only at half size (50 ms)...
+        ({"background": 200}, 3, Rung(BackgroundMode.ASYNC, 0.5, keyframe_every=8, head_size=224)),
+        # ... while a quarter second of refresh (8 frames) takes it whole, with keyframes every 4.
+        ({"background": 200}, 8, Rung(BackgroundMode.ASYNC, keyframe_every=4)),
+        # A 300 ms keyframe fits 8 frames only at head 224 (300 x (224/288)^2 = 181 ms).
+        ({"keyframe": 300}, 3, Rung(BackgroundMode.ASYNC, keyframe_every=8, head_size=224)),
+        # 620 ms: at head 192 (276 ms) it needs 8 frames of 67 ms: every other frame goes out.
+        ({"keyframe": 620}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=8, head_size=192, rate_divisor=2)),
+        # A 50 ms frame path fits only a 67 ms period; 80 ms fits nothing but passthrough.
+        ({"track": 50}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=8, head_size=192, rate_divisor=2)),
+        ({"track": 80}, 3, PASSTHROUGH),
+    ],
+)
+def test_the_reuse_ladder_takes_the_first_rung_that_fits(costs, refresh_frames, rung):
+    """For the costs that run at each rung, the rung picked is exact: the first one down the ladder
+    (keyframe interval, head size, background refresh and size, background as captured, output rate)
+    whose frame path and side work fit."""
+    s = _reuse(refresh_frames=refresh_frames)
+    _frames(s, 1, **{**CHEAP, **costs})
+    assert s.rung == rung
+
+
+def test_the_minimum_frame_rate_rules_out_the_half_rate_rung():
+    s = _reuse(min_fps=20)
+    _frames(s, 1, **{**CHEAP, "track": 50})
+    assert s.rung.passthrough and "under the minimum" in (s.overrun(s.max_level - 1) or "")
+
+
+def test_it_never_passes_through_while_a_stylized_rung_fits():
+    """Over a grid of costs, passthrough comes only when every stylized rung overruns, and the rung
+    taken (from the top, degrading at once) is always the first that fits."""
+    for track, keyframe, background in itertools.product((5, 30, 45, 60, 70), (50, 150, 400, 900), (20, 150, 600)):
+        s = _reuse()
+        _frames(s, 1, **{**CHEAP, "track": track, "keyframe": keyframe, "background": background})
+        fitting = [level for level in range(s.max_level + 1) if s.overrun(level) is None]
+        assert s.level == fitting[0]
+        if s.rung.passthrough:
+            assert fitting == [s.max_level]
+
+
+def test_a_fixed_size_head_network_has_no_head_size_rungs():
+    sizes = {rung.head_size for rung in reuse_ladder(256, resizable=False)}
+    assert sizes == {None}
+    assert {rung.head_size for rung in reuse_ladder(288, resizable=True)} == {None, 224, 192}
+
+
+def test_a_rung_is_left_only_after_it_overran_for_degrade_after_frames():
+    s = _reuse(degrade_after=3)
+    assert _frames(s, 2, **{**CHEAP, "background": 200}) == [0, 0]
+    assert _frames(s, 1, **{**CHEAP, "background": 200}) == [4]
+    assert "background" in s.reason or "frame takes" in s.reason
+
+
+def test_a_keyframe_at_a_smaller_head_counts_at_full_size():
+    s = _reuse()
+    s.observe({"keyframe": 30.0}, head_scale=0.5)
+    assert s.ms["keyframe"] == 120.0
+
+
+def test_rungs_say_what_they_give_up():
+    ladder = reuse_ladder(288, True)
+    assert ladder[4].describe() == "keyframe every 8, head 224, background refreshed at half size"
+    assert ladder[7].describe() == "keyframe every 8, head 192, background as captured, 1 frame in 2"
+    assert PER_FRAME_LADDER[0].describe() == "head every frame, background every frame"

@@ -379,9 +379,9 @@ class SceneChange:
         b = self.BLOCK
         h, w = thumb.shape
         diff = np.abs(thumb - self._last)
-        scale = w / image.shape[1]
+        sx, sy = w / image.shape[1], h / image.shape[0]  # the thumbnail's height is rounded to whole blocks
         for x0, y0, x1, y1 in heads:
-            diff[int(y0 * scale) : int(np.ceil(y1 * scale)), int(x0 * scale) : int(np.ceil(x1 * scale))] = 0.0
+            diff[int(y0 * sy) : int(np.ceil(y1 * sy)), int(x0 * sx) : int(np.ceil(x1 * sx))] = 0.0
         blocks = diff.reshape(h // b, b, w // b, b).mean(axis=(1, 3))
         return bool(blocks.max() > self.limit)
 
