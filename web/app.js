@@ -11,7 +11,7 @@ function status(text) { $("status").textContent = text; }
 function showStats(s) {
   $("stats").textContent =
     `in ${s.fps_in} fps · out ${s.fps_out} fps · latency p50 ${s.latency_ms_p50} ms ` +
-    `p99 ${s.latency_ms_p99} ms · level ${s.level} · faces ${s.faces} · dropped ${s.dropped}`;
+    `p99 ${s.latency_ms_p99} ms · ${s.rung ?? `level ${s.level}`} · faces ${s.faces} · dropped ${s.dropped}`;
   window.lastStats = s;
 }
 

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from streamer.pipeline.reuse import HeadReuse
 
 
 class Timing(Protocol):
@@ -93,7 +90,7 @@ class FrameDevice(Protocol):
     stylized on every frame).
     """
 
-    reuse: HeadReuse | None
+    reuse: Any  # a `pipeline.reuse.HeadReuse` (which builds on this module), or None
 
     def upload(self, image: np.ndarray) -> Any: ...
 

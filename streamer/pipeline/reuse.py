@@ -113,7 +113,7 @@ class HeadReuse:
         self._patches: dict[int, tuple[np.ndarray, int]] = {}  # id -> (stylized patch, its frame)
         self._clock = clock
         self._faces: dict[int, _Face] = {}
-        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._flow = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._job: BackgroundJob | None = None
         self._job_faces: list[tuple[int, np.ndarray, int]] = []  # (id, grey, frame) of the keyframes in flight
         self._frame = 0
@@ -249,13 +249,13 @@ class HeadReuse:
     # -- flow ---------------------------------------------------------------------------------------
     def _carry(self, key: _Keyframe, grey: np.ndarray) -> Carried:
         side, size = self.options.flow_side, self.layout.size
-        flow = self._flow.calc(grey, key.grey, None)  # grey(x) ~ key.grey(x + flow(x))
-        warped_grey = cv2.remap(key.grey, self._grid_small + flow, None, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
+        flow = self._flow.calc(grey, key.grey, np.empty((side, side, 2), np.float32))  # grey(x) ~ key.grey(x + flow(x))
+        warped_grey = _remap(key.grey, self._grid_small + flow)
         diff = cv2.absdiff(warped_grey, grey)
         face = diff[self._face_px]
         x0, y0, x1, y1 = self._mouth[1]
         flow_big = cv2.resize(flow, (size, size), interpolation=cv2.INTER_LINEAR) * (size / side)
-        stylized = cv2.remap(key.stylized, self._grid + flow_big, None, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
+        stylized = _remap(key.stylized, self._grid + flow_big)
         return Carried(
             stylized.astype(np.float32),
             float(face.mean()),
@@ -317,6 +317,12 @@ class HeadReuse:
 
 def _grey(crop: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), (side, side), interpolation=cv2.INTER_AREA)
+
+
+def _remap(image: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """`image` sampled at `maps` (float32 [H, W, 2]: each pixel's source x, y), edges repeated."""
+    # A two-channel first map takes no second one; OpenCV's type stubs do not allow for that.
+    return cv2.remap(image, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
 
 
 def _grid(side: int) -> np.ndarray:
