@@ -249,7 +249,9 @@ class HeadReuse:
     # -- flow ---------------------------------------------------------------------------------------
     def _carry(self, key: _Keyframe, grey: np.ndarray) -> Carried:
         side, size = self.options.flow_side, self.layout.size
-        flow = self._flow.calc(grey, key.grey, np.empty((side, side, 2), np.float32))  # grey(x) ~ key.grey(x + flow(x))
+        # grey(x) ~ key.grey(x + flow(x)). DIS makes its own output (an array passed in crashes it), which
+        # OpenCV's type stubs do not allow for.
+        flow = self._flow.calc(grey, key.grey, None)  # type: ignore[call-overload]
         warped_grey = _remap(key.grey, self._grid_small + flow)
         diff = cv2.absdiff(warped_grey, grey)
         face = diff[self._face_px]
