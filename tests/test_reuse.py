@@ -293,6 +293,24 @@ def test_a_mouth_change_is_patched_on_the_frame_itself_before_a_keyframe_is_allo
     assert fixed.patches == 0, "a network of one size gets no patches"
 
 
+def test_the_mouth_is_current_on_a_keyframe_frame_and_while_the_old_keyframe_fades_out():
+    """A keyframe taken on a file's frame fades in over the old head, but the mouth does not lag: on
+    the keyframe's own frame and the fade's frames after it, the mouth shows as the network gives it
+    for that frame (a patch), even when the new keyframe's mouth matches (the old one's did not)."""
+    options = ReuseOptions(keyframe_every=2, max_age=3, mouth_limit=3.0, handover_frames=3)
+    reuse = HeadReuse(ColourNet(), DCTNET_LAYOUT, MASK, options, resizable=True)
+    shut = crop(texture(0))
+    moved = crop(with_new_mouth(texture(0), seed=7, half=(20, 35)))
+    x, y = MOUTH
+    inner = (slice(y - 30, y + 30), slice(x - 30, x + 30))
+    for c in (shut, shut, shut):
+        reuse.heads(c[None], [0])
+    for frame in range(3, 6):  # a keyframe at 3 (max_age), then the fade of the old one
+        out = reuse.heads(moved[None], [0])[0]
+        assert (out[inner] == colour_net(moved)[inner]).all(), f"frame {frame}: the mouth lags"
+    assert reuse.keyframes == 2
+
+
 # -- the background ---------------------------------------------------------------------------------
 def _picture(width: int, height: int) -> np.ndarray:
     return cv2.resize(texture(3, 256), (width, height), interpolation=cv2.INTER_LINEAR)

@@ -13,9 +13,10 @@ changes the crop. For each face (by track id):
   switch shows no jump;
 - the mouth: flow cannot open a mouth that was shut in the keyframe. Where the head network takes
   any size, a patch around the template's mouth is stylized on the frame itself when the mouth's own
-  residual says it moved, and blended over the carried head. Live (`start_patches`), the patch is
-  made beside the frame's path and shown from the next frame on (a frame period late: too little
-  to see, and the frame's path stays short); in files, on the frame itself.
+  residual (against the keyframe, or against the one fading out) says it moved, and blended over
+  the carried head. Live (`start_patches`), the patch is made beside the frame's path and shown
+  from the next frame on (a frame period late: too little to see, and the frame's path stays
+  short); in files, on the frame itself.
 
 Keyframes are stylized inline (`start_keyframes` None: files, where every run gives the same
 output), or handed to `start_keyframes` (live: frames keep going out, carried from the older
@@ -148,10 +149,16 @@ class HeadReuse:
                 fresh.append(i)
                 continue
             carried = self._carry(face.key, greys[i])
-            out[i] = self._handover(face, carried.stylized, greys[i])
+            old_mouth = 0.0
+            if face.old is not None:  # a keyframe fading out: carried too, and its mouth counts
+                old = self._carry(face.old, greys[i])
+                old_mouth = old.mouth
+                out[i] = self._handover(face, carried.stylized, old.stylized)
+            else:
+                out[i] = carried.stylized
             if self._wants_keyframe(face, carried, frame):
                 wanted.append(i)
-            if self._mouth_moved(carried):
+            if self._mouth_moved(max(carried.mouth, old_mouth)):
                 mouths.append(i)
         if wanted and self._start is not None and self._job is None:
             self._start_job([(ids[i], crops[i], greys[i]) for i in wanted], frame)
@@ -165,10 +172,9 @@ class HeadReuse:
                 if face is None:
                     self._faces[ids[i]] = _Face(key)
                     out[i] = head
-                else:
+                else:  # the head shown so far fades out; the mouth patch keeps the mouth current
                     self._install(face, key)
-                    out[i] = self._handover(face, head.astype(np.float32), greys[i], carried_old=out[i])
-        mouths = [i for i in mouths if i not in fresh]  # a head stylized now needs no patch
+                    out[i] = self._handover(face, head.astype(np.float32), out[i])
         if mouths:
             self._patch_mouths(crops, ids, out, mouths, stage_ms)
         self._faces = {face_id: self._faces[face_id] for face_id in ids if face_id in self._faces}
@@ -233,13 +239,9 @@ class HeadReuse:
         face.old = face.key if self.options.handover_frames > 0 else None
         face.key, face.faded = key, 0
 
-    def _handover(
-        self, face: _Face, new: np.ndarray, grey: np.ndarray, carried_old: np.ndarray | None = None
-    ) -> np.ndarray:
-        """The head to show: `new` (the current keyframe carried here), faded in over the old one."""
-        if face.old is None:
-            return new
-        old = carried_old if carried_old is not None else self._carry(face.old, grey).stylized
+    def _handover(self, face: _Face, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+        """The head to show while `face`'s new keyframe fades in: `new` (it, carried here) over `old`
+        (the keyframe fading out, carried here); counts a frame of the fade."""
         face.faded += 1
         weight = face.faded / (self.options.handover_frames + 1)
         if face.faded >= self.options.handover_frames:
@@ -266,9 +268,9 @@ class HeadReuse:
         )
 
     # -- the mouth ----------------------------------------------------------------------------------
-    def _mouth_moved(self, carried: Carried) -> bool:
+    def _mouth_moved(self, residual: float) -> bool:
         limit = self.options.mouth_limit
-        return self.resizable and limit is not None and carried.mouth > limit
+        return self.resizable and limit is not None and residual > limit
 
     def _patch_mouths(
         self, crops: np.ndarray, ids: Sequence[int], out: np.ndarray, faces: list[int], stage_ms: dict[str, float]
