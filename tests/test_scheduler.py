@@ -70,7 +70,7 @@ def test_a_background_measured_at_low_resolution_counts_at_full_size():
 
 # -- the ladder with temporal reuse --------------------------------------------------------------
 def _reuse(resizable=True, **kw) -> LatencyScheduler:
-    options = SchedulerOptions(budget_ms=100.0, frame_period_ms=1000 / 30, smoothing=1.0, **kw)
+    options = SchedulerOptions(budget_ms=1000 / 30, frame_period_ms=1000 / 30, smoothing=1.0, **kw)
     return LatencyScheduler(options, reuse_ladder(288, resizable), head_size=288)
 
 

@@ -36,8 +36,8 @@ def add_parser(commands) -> None:
     live.add_argument(
         "--latency-budget-ms",
         type=positive_float,
-        help="the most a frame's own work may take; the scheduler gives up quality to stay within it, "
-        "and within one frame period while it sends every frame (default: 100)",
+        help="the most a frame's own work may take; the scheduler gives up quality to stay within it "
+        "(default: one frame period; a rung that sends every other frame may take its period)",
     )
     live.add_argument(
         "--min-fps",

@@ -75,7 +75,6 @@ STATS_KEYS = (
     "stage_ms",
 )
 ENGINE_RETRY_S = 2.0
-DEFAULT_LATENCY_MS = 100.0
 # With temporal reuse, a rung is left after this many frames over a limit in a row: one slow frame (a
 # detection, a keyframe or background landing beside it) does not cost several rungs. Heads
 # stylized on every frame cost the same each frame, and degrade at once.
@@ -98,8 +97,8 @@ class LiveOptions(EngineOptions):
 
     threads: int = 2  # per network: live frames go one at a time, so each may use both cores
     fps: float = 30.0
-    # The most a frame's own work may take; rungs that send every frame also keep within one period.
-    latency_budget_ms: float | None = None  # default: DEFAULT_LATENCY_MS, or one period if longer
+    # The most a frame's own work may take (a rung sending every other frame may take its period).
+    latency_budget_ms: float | None = None  # default: one frame period
     min_fps: float = 15.0  # the scheduler sends at least this many frames per second while stylizing
     duration: float | None = None
     stats_json: Path | None = None
@@ -109,7 +108,7 @@ class LiveOptions(EngineOptions):
 
     @property
     def budget_ms(self) -> float:
-        return self.latency_budget_ms or max(DEFAULT_LATENCY_MS, 1000.0 / self.fps)
+        return self.latency_budget_ms or 1000.0 / self.fps
 
 
 class LiveControls:

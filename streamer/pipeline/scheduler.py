@@ -4,7 +4,8 @@ recover) before the output falls behind, keeping the cartoon as long as any styl
 Two limits: a latency limit (the work on a frame's own path, capture to output) and a minimum
 output frame rate (rungs that send fewer frames than that are not taken). A rung fits when
 - its frame path (tracking, the heads' work on the frame, a background made for this frame beside
-  them, compositing) stays within the latency limit and within its output frame period, and
+  them, compositing) stays within the latency limit (or, for a rung that sends fewer frames,
+  within its longer output period), and
 - every piece of work it moves off the frame path finishes before it is due again: a keyframe
   within `keyframe_every` periods, a side background within `refresh_frames` periods.
 Side work that overruns would show stale heads or backgrounds, or starve the frame path.
@@ -108,7 +109,8 @@ class LatencyScheduler:
         if 1000.0 / period < o.min_fps - 1e-9:
             return f"{1000.0 / period:.0f} fps is under the minimum of {o.min_fps:g}"
         path = self.frame_path(level)
-        limit = min(o.budget_ms, period) * margin
+        # A rung that sends every other frame gives each up to its longer period.
+        limit = (o.budget_ms if rung.rate_divisor == 1 else max(o.budget_ms, period)) * margin
         if path > limit:
             return f"a frame takes {path:.0f} ms, over {limit:.0f} ms"
         if rung.keyframe_every > 1:
