@@ -75,10 +75,6 @@ STATS_KEYS = (
     "stage_ms",
 )
 ENGINE_RETRY_S = 2.0
-# With temporal reuse, a rung is left after this many frames over a limit in a row: one slow frame (a
-# detection, a keyframe or background landing beside it) does not cost several rungs. Heads
-# stylized on every frame cost the same each frame, and degrade at once.
-REUSE_DEGRADE_AFTER = 3
 # With temporal reuse a still background is stylized again only when the picture changes, so a
 # refresh may take this many frame periods (a quarter second at 30 fps) without showing.
 REUSE_REFRESH_FRAMES = 8
@@ -234,7 +230,6 @@ class LivePipeline:
             1000.0 / o.fps,
             min(o.min_fps, o.fps),
             refresh_frames=REUSE_REFRESH_FRAMES if reuse else 3,
-            degrade_after=REUSE_DEGRADE_AFTER if reuse else 1,
         )
 
     def _default_stylizer(self, engine: StyleEngine) -> FrameStylizer:

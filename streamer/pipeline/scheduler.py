@@ -15,14 +15,16 @@ or, with temporal reuse, the flow and patches), `keyframe` (one keyframe's netwo
 style's head size), `background` (at full size), `compose`.
 
 Pure Python with the clock left out: feed it stage times, it answers with a ladder index. Degrading
-jumps straight to the first rung that fits (once the current one has not fitted for `degrade_after`
-frames in a row); recovering moves one rung at a time, and only after the
+jumps straight to the first rung that fits: at once when the current one is far over a limit, after
+`degrade_after` frames in a row when it is a little over (one slow frame, a detection or work
+landing beside it, does not cost several rungs); recovering moves one rung at a time, and only after the
 better rung has fitted with a margin for `recover_after` frames in a row (hysteresis). Passthrough
 (the last rung) is taken only when no stylized rung fits.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from streamer.pipeline.quality import PER_FRAME_LADDER, BackgroundMode, Rung
@@ -36,7 +38,8 @@ class SchedulerOptions:
     refresh_frames: int = 3  # side backgrounds must finish within this many periods
     recover_margin: float = 0.75  # a better rung's frame path must fit within this share of its limit ...
     recover_after: int = 15  # ... for this many frames in a row
-    degrade_after: int = 1  # a rung that stops fitting is left after this many frames in a row
+    degrade_after: int = 3  # a rung a little over a limit is left after this many frames in a row ...
+    far_over: float = 1.25  # ... and at once when over it by more than this factor
     smoothing: float = 0.2  # weight of a new measurement in the moving averages
 
 
@@ -102,25 +105,32 @@ class LatencyScheduler:
     def overrun(self, level: int, margin: float = 1.0) -> str | None:
         """Why the rung at `level` does not fit (None: it fits). `margin` shrinks the frame path's limit
         (side work only has to finish before it is due)."""
+        found = self._overrun(level, margin)
+        return found[0] if found else None
+
+    def _overrun(self, level: int, margin: float = 1.0) -> tuple[str, float] | None:
+        """`overrun`'s reason, and by how much (the cost over its limit; inf for the frame rate)."""
         o, rung = self.options, self.ladder[level]
         if rung.passthrough:
             return None
         period = o.frame_period_ms * rung.rate_divisor
         if 1000.0 / period < o.min_fps - 1e-9:
-            return f"{1000.0 / period:.0f} fps is under the minimum of {o.min_fps:g}"
+            return f"{1000.0 / period:.0f} fps is under the minimum of {o.min_fps:g}", math.inf
         path = self.frame_path(level)
         # A rung that sends every other frame gives each up to its longer period.
         limit = (o.budget_ms if rung.rate_divisor == 1 else max(o.budget_ms, period)) * margin
         if path > limit:
-            return f"a frame takes {path:.0f} ms, over {limit:.0f} ms"
+            return f"a frame takes {path:.0f} ms, over {limit:.0f} ms", path / limit
         if rung.keyframe_every > 1:
             keyframe = self.ms.get("keyframe", 0.0) * _scale(rung.head_size, self.head_size) ** 2
-            if keyframe > rung.keyframe_every * period:
-                return f"a keyframe takes {keyframe:.0f} ms, over {rung.keyframe_every} frames"
+            due = rung.keyframe_every * period
+            if keyframe > due:
+                return f"a keyframe takes {keyframe:.0f} ms, over {rung.keyframe_every} frames", keyframe / due
         if rung.background is BackgroundMode.ASYNC:
             background = self.ms.get("background", 0.0) * rung.background_factor**2
-            if background > o.refresh_frames * period:
-                return f"a background takes {background:.0f} ms, over {o.refresh_frames} frames"
+            due = o.refresh_frames * period
+            if background > due:
+                return f"a background takes {background:.0f} ms, over {o.refresh_frames} frames", background / due
         return None
 
     def update(self, frames: int = 1) -> int:
@@ -128,10 +138,11 @@ class LatencyScheduler:
         how many frames this observation stands for (a probe taken once every N frames counts N)."""
         o = self.options
         best = next(level for level in range(len(self.ladder)) if self.overrun(level) is None)
-        if best > self.level:  # over a limit: degrade as far as needed once it lasts
+        if best > self.level:  # over a limit: degrade as far as needed, at once if far over
             self._fitting = 0
             self._over += frames
-            if self._over >= o.degrade_after:
+            over = self._overrun(self.level)
+            if self._over >= o.degrade_after or (over is not None and over[1] > o.far_over):
                 self.reason = self.overrun(self.level) or ""
                 self._set(best)
             return self.level
