@@ -149,3 +149,13 @@ def test_rungs_say_what_they_give_up():
     assert ladder[4].describe() == "keyframe every 8, head 224, background refreshed at half size"
     assert ladder[7].describe() == "keyframe every 8, head 192, background as captured, 1 frame in 2"
     assert PER_FRAME_LADDER[0].describe() == "head every frame, background every frame"
+
+
+def test_the_full_frame_rate_comes_back_as_soon_as_it_fits():
+    """At half rate, a 30 ms frame fits a full-rate rung's 33 ms without the recovery margin: every
+    frame going out beats the margin's safety."""
+    s = _reuse(recover_after=5)
+    _frames(s, 1, **{**CHEAP, "track": 50})
+    assert s.rung.rate_divisor == 2
+    levels = _frames(s, 6, **{**CHEAP, "track": 23})  # a 30 ms frame path
+    assert levels[:4] == [7] * 4 and s.rung.rate_divisor == 1

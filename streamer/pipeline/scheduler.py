@@ -149,8 +149,10 @@ class LatencyScheduler:
         self._over = 0
         if best < self.level:
             better = self.level - 1
-            # Leaving passthrough needs only a fit (any stylization beats none); other steps a margin.
-            margin = 1.0 if self.level == self.max_level else o.recover_margin
+            # Leaving passthrough or a reduced frame rate needs only a fit (any stylization beats
+            # none; a full frame rate beats any detail); other steps need a margin.
+            gains_rate = self.ladder[better].rate_divisor < self.rung.rate_divisor
+            margin = 1.0 if self.level == self.max_level or gains_rate else o.recover_margin
             if self.overrun(better, margin) is None:
                 self._fitting += frames
                 if self._fitting >= o.recover_after:
