@@ -407,7 +407,13 @@ def test_keyframes_that_take_five_frame_periods_never_hold_a_frame_back(scene):
 
     def reusing_device(engine):
         reuse = HeadReuse(
-            engine.stylize_heads, engine.layout, engine.head_mask, ReuseOptions(), True, keyframes.start, clock
+            engine.stylize_heads,
+            engine.layout,
+            engine.head_mask,
+            ReuseOptions(),
+            resizable=True,
+            start_keyframes=keyframes.start,
+            clock=clock,
         )
         reuses.append(reuse)
         return CpuFrameDevice(engine, reuse=reuse)

@@ -100,8 +100,8 @@ class HeadReuse:
         options: ReuseOptions | None = None,
         resizable: bool = False,
         start_keyframes: Callable[[Callable[[], np.ndarray]], BackgroundJob] | None = None,
-        clock: Clock = time.perf_counter,
         start_patches: Callable[[Callable[[], np.ndarray]], BackgroundJob] | None = None,
+        clock: Clock = time.perf_counter,
     ) -> None:
         self.options = options or ReuseOptions()
         self.layout = layout
@@ -251,8 +251,8 @@ class HeadReuse:
     # -- flow ---------------------------------------------------------------------------------------
     def _carry(self, key: _Keyframe, grey: np.ndarray) -> Carried:
         side, size = self.options.flow_side, self.layout.size
-        # grey(x) ~ key.grey(x + flow(x)). DIS makes its own output (an array passed in crashes it), which
-        # OpenCV's type stubs do not allow for.
+        # grey(x) ~ key.grey(x + flow(x)). DIS makes its own output (an array passed in crashes it);
+        # OpenCV's type annotations insist on one.
         flow = self._flow.calc(grey, key.grey, None)  # type: ignore[call-overload]
         warped_grey = _remap(key.grey, self._grid_small + flow)
         diff = cv2.absdiff(warped_grey, grey)
@@ -325,7 +325,7 @@ def _grey(crop: np.ndarray, side: int) -> np.ndarray:
 
 def _remap(image: np.ndarray, maps: np.ndarray) -> np.ndarray:
     """`image` sampled at `maps` (float32 [H, W, 2]: each pixel's source x, y), edges repeated."""
-    # A two-channel first map takes no second one; OpenCV's type stubs do not allow for that.
+    # A two-channel first map takes no second one; OpenCV's type annotations insist on it.
     return cv2.remap(image, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
 
 

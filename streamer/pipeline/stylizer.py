@@ -136,20 +136,15 @@ class FrameStylizer:
         scene = self._scene
         if scene is None or mode not in (BackgroundMode.STYLIZE, BackgroundMode.ASYNC):
             return mode, refresh
-        size, (h, w) = self.engine.layout.size, image.shape[:2]
-        heads = [head_box(m, size, w, h) for m in matrices]
         with self._lock:
             ready = self._latest is not None and self._latest.shape == image.shape
             busy = self._pending is not None
-        if mode is BackgroundMode.STYLIZE:
-            if ready and not scene.changed(image, heads):
-                return BackgroundMode.ASYNC, False
-            scene.stylized(image)
-            return mode, refresh
-        if refresh and not busy:
-            if ready and not scene.changed(image, heads):
-                return mode, False
-            scene.stylized(image)
+        if mode is BackgroundMode.ASYNC and (busy or not refresh):
+            return mode, refresh  # no background is started on this frame anyway
+        size, (h, w) = self.engine.layout.size, image.shape[:2]
+        if ready and not scene.changed(image, [head_box(m, size, w, h) for m in matrices]):
+            return BackgroundMode.ASYNC, False  # the newest one, as it is
+        scene.stylized(image)
         return mode, refresh
 
     def _canvas(
