@@ -45,9 +45,13 @@ class FileSource:
 
     Frames come out upright (display-matrix rotation applied), so their size can differ from the
     stream's coded size; take the output size from the first frame.
+
+    `start_pts` (in the video stream's time base) starts reading at the last keyframe at or before
+    it, for reading part of a file (`streamer batch --segment-seconds`); frames before it may come out
+    too, and the caller skips what it does not need.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, start_pts: int | None = None) -> None:
         import av
 
         self.path = Path(path)
@@ -76,6 +80,7 @@ class FileSource:
         self.lost_frames = 0
         self.damaged_frames = 0
         self.decoded_frames = 0
+        self.start_pts = start_pts
 
     @property
     def expected_frames(self) -> int:
@@ -97,8 +102,12 @@ class FileSource:
         tb = self.time_base
         duration = float(self.video.duration * tb) if self.video.duration else (self._container.duration or 0) / 1e6
         frame_s = 1 / float(self.rate) if self.rate else 0.04
-        if duration and end_time < duration - 2 * frame_s:
+        if not duration or end_time >= duration - 2 * frame_s:
+            return
+        if self.start_pts is None:
             self.lost_frames += max(0, self.expected_frames - self.decoded_frames - self.lost_frames)
+        else:  # read from the middle: only the time missing at the end tells
+            self.lost_frames += round((duration - end_time) / frame_s)
 
     def __iter__(self) -> Iterator[Frame | object]:
         import av
@@ -106,6 +115,11 @@ class FileSource:
         last_pts: int | None = None
         step = round(1 / (self.rate * self.time_base)) if self.rate else 1
         streams = [self.video, *self.audio_streams]
+        if self.start_pts is not None:
+            try:
+                self._container.seek(self.start_pts, stream=self.video, backward=True)
+            except av.FFmpegError as exc:
+                raise InvalidInputError(f"cannot seek in {self.path.name} ({exc.strerror})") from exc
         packets = self._container.demux(streams)
         demux_errors = 0
         while True:
@@ -145,6 +159,13 @@ class FileSource:
         start = float(self.video.start_time * self.time_base) if self.video.start_time else 0.0
         end = float((last_pts + step) * self.time_base) - start if last_pts is not None else 0.0
         self._count_missing(end)
+
+    def audio_packets(self) -> Iterator[object]:
+        """Only the audio packets, in file order, as iterating yields them (for joining parts)."""
+        if self.audio_streams:
+            for packet in self._container.demux(self.audio_streams):
+                if packet.dts is not None and packet.size:
+                    yield packet
 
     def close(self) -> None:
         self._container.close()

@@ -166,12 +166,13 @@ def write_clip(
     pts: Sequence[int] | None = None,
     time_base: Fraction | None = None,
     rotation: int = 0,
+    keyframe_every: int | None = None,
 ) -> None:
     """Encode BGR images into a clip, with a sine tone as its audio track (for demos and tests).
 
     `pts`/`time_base` give explicit (e.g. variable-rate) timestamps, else frame i is at i/fps.
     `rotation` writes a display matrix (degrees counterclockwise), as phones do. The audio lasts
-    as long as the video.
+    as long as the video. `keyframe_every` sets the GOP (the encoder's default otherwise).
     """
     import av
 
@@ -184,6 +185,8 @@ def write_clip(
                 video = cast("av.VideoStream", out.add_stream(codec, rate=fps))
                 video.height, video.width = image.shape[:2]
                 video.pix_fmt = pix_fmt
+                if keyframe_every:
+                    video.codec_context.gop_size = keyframe_every
                 video.time_base = time_base
                 video.codec_context.time_base = time_base
                 if rotation:

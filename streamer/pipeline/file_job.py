@@ -15,6 +15,10 @@ Audio packets travel the same links in file order, so the writer interleaves the
 On Ctrl-C the reader stops, everything already stylized is written, and the valid shorter file is
 saved as NAME.partial.EXT (the output path itself is never left holding an incomplete video).
 On any error the temporary file is deleted and nothing is written.
+
+A `Span` stylizes one part of a video (`streamer batch --segment-seconds`): its frames are written
+to an MP4 part with their pts shifted to start at 0 and no audio, after its faces were tracked on
+a short stretch before it, so smoothing carries across the cut. `batch.segments` joins the parts.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from streamer.capture.file import FileSource, check_input_path
 from streamer.capture.image import IMAGE_EXTENSIONS, is_image_path, read_image
+from streamer.engines.base import StyleEngine
 from streamer.engines.options import EngineOptions
 from streamer.engines.registry import open_engine, uses_reuse
 from streamer.errors import InvalidInputError, OutputError
@@ -37,9 +42,9 @@ from streamer.pipeline.links import END, LinkClosed, LosslessLink
 from streamer.pipeline.reuse import ReuseOptions
 from streamer.pipeline.stats import StageStats
 from streamer.pipeline.stylizer import FrameStylizer, open_frame_stylizer
-from streamer.sinks.file import CONTAINERS, AudioPlan, FileSink, check_output_path
+from streamer.sinks.file import CONTAINERS, AudioPlan, FileSink, check_output_path, codec_for
 from streamer.sinks.image import write_image
-from streamer.tracking.tracker import FaceTracker, TrackerOptions
+from streamer.tracking.tracker import FaceTracker, TrackedFace, TrackerOptions
 
 LINK_CAPACITY = 8
 # Frames stylized at once: on two cores, two frames in flight keep both busy (throughput, not latency).
@@ -58,6 +63,43 @@ class StylizeOptions(EngineOptions):
     crf: int = 18
     preset: str = "veryfast"
     keyframe_every: int = 4  # with temporal reuse: a keyframe at most this often (see `ReuseOptions`)
+
+
+BEFORE, WARM_UP, INSIDE, AFTER = "before", "warm-up", "inside", "after"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A part of a video, in its video stream's pts: frames in [start, end) are written (end None:
+    to the end of the file), and faces are tracked from `warm_from` on (before `start`), so the part
+    begins with the face smoothing a whole-file run has there. The part is written with pts shifted
+    by -start, without audio, in an MP4 holding the video codec of the final container
+    (`final_format`, e.g. "mp4" or "webm")."""
+
+    start: int
+    end: int | None
+    warm_from: int
+    final_format: str = "mp4"
+
+    def place(self, pts: int) -> str:
+        """BEFORE the warm-up, WARM_UP (tracked only), INSIDE (written), or AFTER the span."""
+        if self.end is not None and pts >= self.end:
+            return AFTER
+        if pts >= self.start:
+            return INSIDE
+        return WARM_UP if pts >= self.warm_from else BEFORE
+
+    def expected_frames(self, reader: FileSource) -> int:
+        """About how many frames the part has (for progress), from the stream's rate."""
+        rate = reader.rate
+        if not rate:
+            return 0
+
+        def frames_at(pts: int) -> int:
+            return round(float(pts * reader.time_base * rate))
+
+        end = frames_at(self.end) if self.end is not None else reader.expected_frames
+        return max(0, end - frames_at(self.start))
 
 
 @dataclass
@@ -104,8 +146,8 @@ def _check_paths(source: Path, output: Path) -> bool:
     return image
 
 
-def _open_stages(options: StylizeOptions) -> tuple[FaceTracker, FrameStylizer]:
-    engine = open_engine(options)
+def _open_stages(options: StylizeOptions, engine: StyleEngine | None = None) -> tuple[FaceTracker, FrameStylizer]:
+    engine = engine or open_engine(options)
     tracker = FaceTracker(TrackerOptions(max_faces=options.max_faces, detect_every=options.detect_every))
     if uses_reuse(options):
         # Frames in order, one at a time: its heads and background side by side.
@@ -118,22 +160,25 @@ def _open_stages(options: StylizeOptions) -> tuple[FaceTracker, FrameStylizer]:
     return tracker, stylizer
 
 
-def _close_stages(tracker: FaceTracker, stylizer: FrameStylizer) -> None:
+def _close_stages(tracker: FaceTracker, stylizer: FrameStylizer, close_engine: bool) -> None:
     tracker.close()
     stylizer.close()
-    stylizer.engine.close()
+    if close_engine:
+        stylizer.engine.close()
 
 
-def stylize_image(source: Path, output: Path, options: StylizeOptions) -> StylizeReport:
+def stylize_image(
+    source: Path, output: Path, options: StylizeOptions, engine: StyleEngine | None = None
+) -> StylizeReport:
     t0 = time.perf_counter()
     frame = read_image(source)
-    tracker, stylizer = _open_stages(options)
+    tracker, stylizer = _open_stages(options, engine)
     try:
         with StageClock(frame, "track"):
             faces = tracker.update(frame.image, 0.0)
         write_image(output, stylizer(frame, faces))
     finally:
-        _close_stages(tracker, stylizer)
+        _close_stages(tracker, stylizer, close_engine=engine is None)
     return StylizeReport(
         output,
         frames=1,
@@ -152,25 +197,41 @@ def _engine_facts(stylizer: FrameStylizer) -> dict:
     return {"style": engine.style, "backend": engine.backend, "notes": list(engine.notes)}
 
 
+class Stop:
+    """Anything with `is_set()` (a `threading.Event`, a `multiprocessing.Event`)."""
+
+    def is_set(self) -> bool:
+        return False
+
+
 def stylize_file(
     source: str | Path,
     output: str | Path,
     options: StylizeOptions | None = None,
     on_frame: Callable[[int, int], None] | None = None,
+    *,
+    engine: StyleEngine | None = None,
+    span: Span | None = None,
+    stop: Stop | None = None,
+    on_track: Callable[[Frame, list[TrackedFace]], None] | None = None,
 ) -> StylizeReport:
     """Stylize `source` into `output`. `on_frame(done, expected)` is called after each written frame.
+
+    `engine`: an open engine to use (and leave open), else one is opened and closed. `span`: only
+    that part of a video (see `Span`). `stop.is_set()` ends the run as Ctrl-C does (the frames so far
+    go to NAME.partial.EXT). `on_track(frame, faces)` sees each written frame's tracked faces.
 
     Raises `StreamerError` subclasses for bad input; the output is then not created.
     """
     source, output, options = Path(source), Path(output), options or StylizeOptions()
     if _check_paths(source, output):
-        return stylize_image(source, output, options)
-    with FileSource(source) as reader:
-        tracker, stylizer = _open_stages(options)
+        return stylize_image(source, output, options, engine)
+    with FileSource(source, span.warm_from if span else None) as reader:
+        tracker, stylizer = _open_stages(options, engine)
         try:
-            return _run(reader, tracker, stylizer, output, options, on_frame)
+            return _run(reader, tracker, stylizer, output, options, on_frame, span, stop or Stop(), on_track)
         finally:
-            _close_stages(tracker, stylizer)
+            _close_stages(tracker, stylizer, close_engine=engine is None)
 
 
 def _run(
@@ -180,6 +241,9 @@ def _run(
     output: Path,
     options: StylizeOptions,
     on_frame: Callable[[int, int], None] | None,
+    span: Span | None,
+    stop: Stop,
+    on_track: Callable[[Frame, list[TrackedFace]], None] | None,
 ) -> StylizeReport:
     read_stop, write_stop = threading.Event(), threading.Event()
     decoded = LosslessLink(LINK_CAPACITY, read_stop)
@@ -187,7 +251,7 @@ def _run(
     failures: list[BaseException] = []
     stats = StageStats()
     report = StylizeReport(output, **_engine_facts(stylizer))
-    expected = reader.expected_frames
+    expected = reader.expected_frames if span is None else span.expected_frames(reader)
     t0 = time.perf_counter()
 
     def fail(exc: BaseException) -> None:
@@ -199,8 +263,20 @@ def _run(
         try:
             for item in reader:
                 if isinstance(item, Frame):
+                    place = span.place(item.pts) if span is not None else INSIDE
+                    if place == AFTER:
+                        break
+                    if place == BEFORE:
+                        continue
                     with StageClock(item, "track"):
-                        item = (item, tracker.update(item.image, item.time))
+                        faces = tracker.update(item.image, item.time)
+                    if place == WARM_UP:
+                        continue  # tracked before the part starts: smoothing only
+                    if on_track:
+                        on_track(item, faces)
+                    item = (item, faces)
+                elif span is not None:
+                    continue  # a part has no audio: the join copies it from the source once
                 decoded.put(item)
             decoded.close()
         except LinkClosed:
@@ -219,6 +295,8 @@ def _run(
                     else:
                         sink.write_audio(item)
                     continue
+                if span is not None:  # a part starts at 0 (see `Span`)
+                    item = Frame(item.image, item.pts - span.start, item.time_base, item.index, stage_ms=item.stage_ms)
                 if sink is None:
                     sink = FileSink(
                         output,
@@ -226,9 +304,10 @@ def _run(
                         item.height,
                         reader.time_base,
                         reader.rate,
-                        reader.audio_streams,
+                        reader.audio_streams if span is None else [],
                         options.crf,
                         options.preset,
+                        video_codec=codec_for(span.final_format) if span is not None else None,
                     )
                     for packet in early_audio:
                         sink.write_audio(packet)
@@ -276,6 +355,8 @@ def _run(
     try:
         try:
             while (item := decoded.get()) is not END:
+                if stop.is_set():
+                    raise KeyboardInterrupt
                 if isinstance(item, tuple):
                     frame, faces = item
                     face_ids.update(face.id for face in faces)

@@ -11,6 +11,10 @@ Contract:
   A pts that does not increase is nudged to last+1 and counted in `fixed_pts`.
 - Audio streams are copied packet for packet where the container can hold their codec, and
   transcoded (AAC, or Opus in WebM) where it cannot.
+- Joining parts (`streamer batch --segment-seconds`): each part is written as an MP4 holding the
+  final container's codec (`video_codec`), its pts shifted to start at 0 (an MP4's edit list keeps
+  only a millisecond of a later start). A sink opened with `video_template` (a part's video stream)
+  then copies the parts' packets back into place with `write_packet`, with no re-encoding.
 """
 
 from __future__ import annotations
@@ -49,7 +53,15 @@ AUDIO_COPYABLE = {
     "webm": {"opus", "vorbis"},
     "avi": {"mp3", "ac3", "aac", "pcm_s16le"},
 }
+# The video codec written into each container.
+VIDEO_CODECS = {"webm": "libvpx-vp9"}
+DEFAULT_VIDEO_CODEC = "libx264"
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+def codec_for(container_format: str) -> str:
+    """The video encoder `FileSink` uses for a container format ("mp4", "webm", ...)."""
+    return VIDEO_CODECS.get(container_format, DEFAULT_VIDEO_CODEC)
 
 
 def check_output_path(path: Path, extensions: tuple[str, ...]) -> None:
@@ -115,6 +127,8 @@ class FileSink:
         audio_streams: list | None = None,
         crf: int = 18,
         preset: str = "veryfast",
+        video_codec: str | None = None,
+        video_template=None,
     ) -> None:
         import av
 
@@ -136,8 +150,15 @@ class FileSink:
             self._container = av.open(str(self._tmp), "w", format=self.format, options=options)
         except OSError as exc:
             raise OutputError(f"cannot create {self.path}: {exc.strerror or exc}") from exc
+        self._copying = video_template is not None
         try:
-            self._video = self._add_video(rate, crf, preset)
+            if video_template is not None:
+                self._video = self._container.add_stream_from_template(video_template)
+                self._video.time_base = self.time_base
+                self.pix_fmt = video_template.codec_context.pix_fmt
+                self.video_codec = video_template.codec_context.name
+            else:
+                self._video = self._add_video(rate, crf, preset, video_codec or codec_for(self.format))
             self.audio_plans: list[AudioPlan] = []
             self._audio: dict[int, tuple] = {}
             for stream in audio_streams or []:
@@ -146,9 +167,9 @@ class FileSink:
             self.abort()
             raise
 
-    def _add_video(self, rate: Fraction | None, crf: int, preset: str):
+    def _add_video(self, rate: Fraction | None, crf: int, preset: str, codec: str):
         odd = self.width % 2 or self.height % 2
-        if self.format == "webm":
+        if codec == "libvpx-vp9":
             stream = self._container.add_stream("libvpx-vp9", rate=rate)
             stream.pix_fmt = "yuv420p"
             speed = str(max(1, 8 - X264_PRESETS.index(preset)))  # x264 preset -> libvpx cpu-used
@@ -202,6 +223,18 @@ class FileSink:
         self.frames_written += 1
         frame.stage_ms["encode"] = (time.perf_counter() - t0) * 1000.0
 
+    def write_packet(self, packet, pts_offset: Fraction = Fraction(0)) -> None:
+        """Copy one encoded video packet of a part (opened with `video_template`), its pts and dts
+        moved later by `pts_offset` seconds."""
+        if packet.pts is not None:
+            shift = round(pts_offset / packet.time_base)
+            packet.pts += shift
+            if packet.dts is not None:
+                packet.dts += shift
+        packet.stream = self._video
+        self._mux([packet])
+        self.frames_written += 1
+
     def write_audio(self, packet) -> None:
         """Copy or transcode one input audio packet (from one of the streams given at open)."""
         entry = self._audio.get(packet.stream.index)
@@ -223,7 +256,8 @@ class FileSink:
             raise OutputError(f"cannot write {self.path.name}: {exc.strerror or exc}") from exc
 
     def _flush(self) -> None:
-        self._mux(self._video.encode(None))
+        if not self._copying:
+            self._mux(self._video.encode(None))
         for out, decoder, resampler in self._audio.values():
             if decoder is not None:
                 for resampled in resampler.resample(None):
