@@ -82,10 +82,10 @@ def collect_inputs(names: list[str], out_dir: Path) -> list[BatchItem]:
         elif glob.has_magic(name):
             base = _glob_base(name)
             matches = sorted(Path(m) for m in glob.glob(name, recursive=True))
-            files = [m for m in matches if m.is_file() and _is_media(m) and not _inside(m, out_resolved)]
-            if not files:
+            media = [m for m in matches if m.is_file() and _is_media(m) and not _inside(m, out_resolved)]
+            if not media:
                 raise InvalidInputError(f"no video or image matches {name}")
-            found.extend((m, m.relative_to(base)) for m in files)
+            found.extend((m, m.relative_to(base)) for m in media)
         else:
             raise InvalidInputError(f"input not found: {name}")
     if not found:

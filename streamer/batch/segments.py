@@ -17,6 +17,7 @@ import heapq
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from streamer.capture.file import FileSource
 from streamer.errors import InvalidInputError, OutputError
@@ -77,9 +78,7 @@ def plan_spans(path: Path, output: Path, seconds: float) -> list[Span]:
     ]
 
 
-def _video_packets(
-    parts: list[tuple[Path, Span]], time_base: Fraction, template
-) -> Iterator[tuple[float, int, object]]:
+def _video_packets(parts: list[tuple[Path, Span]], time_base: Fraction, template) -> Iterator[tuple[float, int, Any]]:
     """The parts' video packets in order, with their time in seconds (for interleaving)."""
     import av
 
@@ -97,9 +96,9 @@ def _video_packets(
                 yield float(when * packet.time_base + offset), 0, (packet, offset)
 
 
-def _audio_packets(source: FileSource) -> Iterator[tuple[float, int, object]]:
+def _audio_packets(source: FileSource) -> Iterator[tuple[float, int, Any]]:
     for packet in source.audio_packets():
-        yield float(packet.dts * packet.time_base), 1, packet  # type: ignore[attr-defined]
+        yield float(packet.dts * packet.time_base), 1, packet
 
 
 def join_parts(source: Path, parts: list[tuple[Path, Span]], output: Path, crf: int, preset: str) -> int:
@@ -118,7 +117,7 @@ def join_parts(source: Path, parts: list[tuple[Path, Span]], output: Path, crf: 
             video = _video_packets(parts, reader.time_base, template)
             for _, kind, item in heapq.merge(video, _audio_packets(reader), key=lambda entry: entry[:2]):
                 if kind == 0:
-                    packet, offset = item  # type: ignore[misc]
+                    packet, offset = item
                     sink.write_packet(packet, offset)
                 else:
                     sink.write_audio(item)

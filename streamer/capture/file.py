@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -160,7 +160,7 @@ class FileSource:
         end = float((last_pts + step) * self.time_base) - start if last_pts is not None else 0.0
         self._count_missing(end)
 
-    def audio_packets(self) -> Iterator[object]:
+    def audio_packets(self) -> Iterator[Any]:
         """Only the audio packets, in file order, as iterating yields them (for joining parts)."""
         if self.audio_streams:
             for packet in self._container.demux(self.audio_streams):

@@ -2,13 +2,15 @@
 
     streamer stylize INPUT OUTPUT [--style NAME] [--max-faces 4] [--background-scale 0.5 |
                                    --background-short-side 360] [--crf 18] [--preset veryfast]
+    streamer batch INPUT... --out DIR [--workers N] [--ray [ADDRESS]] [--segment-seconds S] [stylize options]
     streamer live --source SOURCE --sink SINK [--sink SINK ...] [--style NAME] ...
     streamer models list | import PATH --style NAME | import PATH --family dctnet --name NAME | verify | remove
     streamer serve [--host 127.0.0.1] [--port 8080] [--style NAME] ...
     streamer demo [--host 127.0.0.1] [--port 7860] [--style NAME] ...
 
 User errors print one line (`streamer: error: ...`) and exit with status 2; nothing half-written is
-left behind. Exit status 3 means the output was written but some input frames could not be decoded.
+left behind. Exit status 3 means the output was written but some input frames could not be decoded (for
+`batch`: some items failed, and the others are complete).
 Ctrl-C keeps what was already stylized as NAME.partial.EXT and exits with status 130.
 """
 
@@ -27,12 +29,12 @@ EXIT_INTERRUPTED = 130
 
 def build_parser() -> argparse.ArgumentParser:
     from streamer import __version__
-    from streamer.cli import demo, live, models, serve, stylize
+    from streamer.cli import batch, demo, live, models, serve, stylize
 
     parser = argparse.ArgumentParser(prog="streamer", description="Turn people on camera into cartoons.")
     parser.add_argument("--version", action="version", version=f"streamer {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (stylize, live, models, serve, demo):
+    for command in (stylize, batch, live, models, serve, demo):
         command.add_parser(commands)  # each sets `run`, the function that carries the command out
     return parser
 

@@ -5,23 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streamer.cli import EXIT_INTERRUPTED, EXIT_PARTIAL_INPUT
 from streamer.cli.common import add_engine_arguments, options_from_args, positive_int, scale
 
+if TYPE_CHECKING:
+    from streamer.pipeline.file_job import StylizeOptions
 
-def add_parser(commands) -> None:
+
+def add_file_arguments(parser: argparse.ArgumentParser) -> None:
+    """The engine's options and the file job's own (background size, encoder), for `stylize` and
+    `batch`."""
     from streamer.sinks.file import X264_PRESETS
 
-    stylize = commands.add_parser(
-        "stylize",
-        help="stylize a video or an image file",
-        description="Stylize a recorded video (audio and timing kept) or a still image.",
-    )
-    stylize.add_argument("input", type=Path, help="a video PyAV can read, or a .jpg/.png image")
-    stylize.add_argument("output", type=Path, help=".mp4/.mov/.mkv/.webm/.avi for videos, an image file for images")
-    add_engine_arguments(stylize)
-    size = stylize.add_mutually_exclusive_group()
+    add_engine_arguments(parser)
+    size = parser.add_mutually_exclusive_group()
     size.add_argument(
         "--background-scale", type=scale, help="stylize the background at this fraction of the frame size"
     )
@@ -31,10 +30,35 @@ def add_parser(commands) -> None:
         default=360,
         help="stylize the background with this short side in pixels (default: 360; never upscales)",
     )
-    stylize.add_argument("--crf", type=int, default=18, help="encoder quality, 0-51, lower is better (default: 18)")
-    stylize.add_argument(
+    parser.add_argument("--crf", type=int, default=18, help="encoder quality, 0-51, lower is better (default: 18)")
+    parser.add_argument(
         "--preset", default="veryfast", choices=X264_PRESETS, help="x264 speed preset (default: veryfast)"
     )
+
+
+def file_options(args: argparse.Namespace) -> StylizeOptions:
+    """`StylizeOptions` from the arguments `add_file_arguments` added."""
+    from streamer.pipeline.file_job import StylizeOptions
+
+    return options_from_args(
+        StylizeOptions,
+        args,
+        background_scale=args.background_scale,
+        background_short_side=None if args.background_scale else args.background_short_side,
+        crf=args.crf,
+        preset=args.preset,
+    )
+
+
+def add_parser(commands) -> None:
+    stylize = commands.add_parser(
+        "stylize",
+        help="stylize a video or an image file",
+        description="Stylize a recorded video (audio and timing kept) or a still image.",
+    )
+    stylize.add_argument("input", type=Path, help="a video PyAV can read, or a .jpg/.png image")
+    stylize.add_argument("output", type=Path, help=".mp4/.mov/.mkv/.webm/.avi for videos, an image file for images")
+    add_file_arguments(stylize)
     stylize.add_argument("--no-progress", action="store_true", help="no progress bar")
     stylize.set_defaults(run=run)
 
@@ -46,16 +70,9 @@ def _frames(n: int) -> str:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from streamer.pipeline.file_job import StylizeOptions, stylize_file
+    from streamer.pipeline.file_job import stylize_file
 
-    options = options_from_args(
-        StylizeOptions,
-        args,
-        background_scale=args.background_scale,
-        background_short_side=None if args.background_scale else args.background_short_side,
-        crf=args.crf,
-        preset=args.preset,
-    )
+    options = file_options(args)
     bar = None
 
     def on_frame(done: int, expected: int) -> None:
