@@ -113,8 +113,17 @@ def default_workers(options: StylizeOptions) -> int:
 
 
 def _parts_dir(out_dir: Path, outcome: ItemOutcome) -> Path:
+    """Where the parts of a long video go: one folder per item and settings hash."""
     name = hashlib.sha256(outcome.item.key.encode()).hexdigest()[:12]
     return out_dir / PARTS_DIR / f"{name}-{outcome.settings}"
+
+
+def _drop_stale_parts(out_dir: Path, outcome: ItemOutcome) -> None:
+    """Parts of the item made with other settings will never be joined: delete them."""
+    current = _parts_dir(out_dir, outcome)
+    for folder in current.parent.glob(f"{current.name.split('-')[0]}-*"):
+        if folder != current:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _expected_frames(item: BatchItem) -> int:
@@ -153,6 +162,7 @@ def _plan(
         if not outcome.spans:
             tasks.append(Task(item.key, WHOLE, item.source, item.output, options))
             continue
+        _drop_stale_parts(out_dir, outcome)
         parts = _parts_dir(out_dir, outcome)
         parts.mkdir(parents=True, exist_ok=True)
         for index, span in enumerate(outcome.spans):

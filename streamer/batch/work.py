@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamer.engines.base import StyleEngine
 from streamer.errors import StreamerError
 from streamer.pipeline.file_job import Span, Stop, StylizeOptions, stylize_file
 
@@ -58,17 +59,17 @@ class TaskResult:
     notes: list[str] = field(default_factory=list)
 
 
-_engines: dict[str, object] = {}
+_engines: dict[str, StyleEngine] = {}
 
 
-def _engine_for(options: StylizeOptions):
+def _engine_for(options: StylizeOptions) -> StyleEngine:
     """The engine for these options, opened once per worker process."""
     from streamer.engines.registry import open_engine
 
     key = repr(sorted(options.engine_fields().items()))
     if key not in _engines:
         for engine in _engines.values():
-            engine.close()  # type: ignore[attr-defined]
+            engine.close()
         _engines.clear()
         _engines[key] = open_engine(options)
     return _engines[key]
