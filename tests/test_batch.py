@@ -190,7 +190,9 @@ def test_segments_give_the_whole_file_run_exactly(long_clip, tmp_path):
     whole = tmp_path / "whole.mp4"
     assert main(["stylize", str(long_clip), str(whole), "--no-progress"]) == 0
     out = tmp_path / "out"
-    assert _batch(str(long_clip), "--out", str(out), "--segment-seconds", "5", "--workers", "2") == 0
+    photo = REPO / "streamer" / "samples" / "astronaut.jpg"  # (an image is never cut)
+    assert _batch(str(long_clip), str(photo), "--out", str(out), "--segment-seconds", "5", "--workers", "2") == 0
+    assert (out / "astronaut.jpg").stat().st_size
     joined, expected = probe(out / "long.mp4"), probe(whole)
     assert len(joined.frame_times) == len(expected.frame_times) == 600
     assert joined.frame_times == expected.frame_times

@@ -146,8 +146,9 @@ def _plan(
         outcome = ItemOutcome(item)
         outcomes.append(outcome)
         try:
-            spans = plan_spans(item.source, item.output, batch.segment_seconds) if batch.segment_seconds else []
-            outcome.spans = spans if len(spans) > 1 and not item.image else []
+            seconds = None if item.image else batch.segment_seconds
+            spans = plan_spans(item.source, item.output, seconds) if seconds else []
+            outcome.spans = spans if len(spans) > 1 else []
             outcome.settings = settings_hash(item, options, outcome.spans)
         except StreamerError as exc:
             outcome.status, outcome.error = FAILED, str(exc)
