@@ -14,13 +14,13 @@ running tasks (Ray raises KeyboardInterrupt in them, and each ends its job clean
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
 from streamer.batch.local import WorkerLost
 from streamer.batch.work import Task, TaskResult, run_task
 from streamer.errors import DeviceUnavailableError
-from streamer.pipeline.file_job import Stop
 
 MAX_RETRIES = 2
 COUNT_EVERY_S = 0.5
@@ -50,7 +50,7 @@ def _run_on_ray(task: Task, counter: Any) -> TaskResult:
             pending, last = 0, time.monotonic()
 
     try:
-        return run_task(task, on_frames, Stop())
+        return run_task(task, on_frames, threading.Event())  # Ray cancels a task itself
     finally:
         if pending:
             counter.add.remote(pending)

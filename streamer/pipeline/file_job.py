@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from streamer.capture.file import FileSource, check_input_path
 from streamer.capture.image import IMAGE_EXTENSIONS, is_image_path, read_image
@@ -197,11 +198,10 @@ def _engine_facts(stylizer: FrameStylizer) -> dict:
     return {"style": engine.style, "backend": engine.backend, "notes": list(engine.notes)}
 
 
-class Stop:
-    """Anything with `is_set()` (a `threading.Event`, a `multiprocessing.Event`)."""
+class Stop(Protocol):
+    """Anything with `is_set()`: a `threading.Event`, a `multiprocessing.Event`."""
 
-    def is_set(self) -> bool:
-        return False
+    def is_set(self) -> bool: ...
 
 
 def stylize_file(
@@ -229,7 +229,7 @@ def stylize_file(
     with FileSource(source, span.warm_from if span else None) as reader:
         tracker, stylizer = _open_stages(options, engine)
         try:
-            return _run(reader, tracker, stylizer, output, options, on_frame, span, stop or Stop(), on_track)
+            return _run(reader, tracker, stylizer, output, options, on_frame, span, stop or threading.Event(), on_track)
         finally:
             _close_stages(tracker, stylizer, close_engine=engine is None)
 
