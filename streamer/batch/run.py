@@ -160,6 +160,8 @@ def _plan(
             outcome.notes = [entry["note"]] if entry.get("note") else []
             continue
         item.output.parent.mkdir(parents=True, exist_ok=True)
+        for stale in item.output.parent.glob(f".{item.output.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a worker that was killed while writing
         if not outcome.spans:
             tasks.append(Task(item.key, WHOLE, item.source, item.output, options))
             continue
