@@ -230,7 +230,14 @@ def test_ctrl_c_keeps_finished_items_and_the_next_run_resumes(tmp_path):
         _clip(folder / f"{name}.mp4", seconds=3.0)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "streamer", "batch", str(folder), "--out", str(out), "--no-progress"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell that started this suite in the background ignores Ctrl-C in its children; undo that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         for _ in range(1200):  # until the first item is done
             if (out / MANIFEST_NAME).exists() and "done" in (out / MANIFEST_NAME).read_text():

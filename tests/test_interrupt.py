@@ -1,10 +1,12 @@
-"""Ctrl-C during `streamer stylize`: the output path is not written; what was done is kept, valid,
-as NAME.partial.EXT."""
+"""Ctrl-C (or SIGTERM, as a service manager or `kill` sends) during `streamer stylize`: the output
+path is not written; what was done is kept, valid, as NAME.partial.EXT."""
 
 import signal
 import subprocess
 import sys
 import time
+
+import pytest
 
 from streamer.capture.synthetic import write_clip
 from streamer.cli import EXIT_INTERRUPTED
@@ -13,7 +15,8 @@ from .conftest import moving_face
 from .media_probe import probe
 
 
-def test_ctrl_c_leaves_a_valid_shorter_partial_file_and_no_output(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_leaves_a_valid_shorter_partial_file_and_no_output(tmp_path, signum):
     # Long enough that the run is still going when the signal comes: the output reaches the disk
     # in 256 KiB writes, and a short clip can finish soon after the first one.
     clip = tmp_path / "long.mp4"
@@ -34,7 +37,7 @@ def test_ctrl_c_leaves_a_valid_shorter_partial_file_and_no_output(tmp_path):
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert "Traceback" not in err

@@ -1,7 +1,7 @@
 """Batch work on this machine: a pool of worker processes, each keeping its engine between tasks.
 
-Workers are spawned (a fresh interpreter each: no thread state is forked) and ignore Ctrl-C; the
-command tells them to stop through a shared event, so each ends its task cleanly. Frames written
+Workers are spawned (a fresh interpreter each: no thread state is forked) and ignore Ctrl-C and
+SIGTERM; the command tells them to stop through a shared event, so each ends its task cleanly. Frames written
 are counted in shared memory for the progress bar. A worker that dies breaks the pool: `result`
 raises `WorkerLost` for every task it held, and the caller restarts the pool and tries again.
 """
@@ -27,7 +27,8 @@ _stop: Any = None
 
 def _init_worker(frames: Any, stop: Any) -> None:
     global _frames, _stop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command stops them through `stop`
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _frames, _stop = frames, stop
 
 

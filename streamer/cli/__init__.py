@@ -11,14 +11,17 @@
 User errors print one line (`streamer: error: ...`) and exit with status 2; nothing half-written is
 left behind. Exit status 3 means the output was written but some input frames could not be decoded (for
 `batch`: some items failed, and the others are complete).
-Ctrl-C keeps what was already stylized as NAME.partial.EXT and exits with status 130.
+Ctrl-C keeps what was already stylized as NAME.partial.EXT and exits with status 130; SIGTERM (a
+service manager stopping it, `kill`) is taken the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
 from streamer.errors import StreamerError
 
@@ -29,12 +32,12 @@ EXIT_INTERRUPTED = 130
 
 def build_parser() -> argparse.ArgumentParser:
     from streamer import __version__
-    from streamer.cli import batch, demo, live, models, serve, stylize
+    from streamer.cli import batch, bench, demo, doctor, live, models, serve, stylize
 
     parser = argparse.ArgumentParser(prog="streamer", description="Turn people on camera into cartoons.")
     parser.add_argument("--version", action="version", version=f"streamer {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (stylize, batch, live, models, serve, demo):
+    for command in (stylize, batch, live, models, serve, demo, bench, doctor):
         command.add_parser(commands)  # each sets `run`, the function that carries the command out
     return parser
 
@@ -62,9 +65,15 @@ def _log_to_stderr() -> None:
     log.setLevel(logging.WARNING)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _log_to_stderr()
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
         return args.run(args)
     except StreamerError as exc:
@@ -73,3 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("streamer: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
