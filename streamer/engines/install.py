@@ -193,13 +193,7 @@ def verify_style(style: str) -> list[str]:
     manifest = store.read_manifest(style)
     if manifest is None:
         return [f"{style} is not installed"]
-    problems = []
-    for role, name in manifest.files.items():
-        path = store.models_dir() / style / name
-        if not path.exists():
-            problems.append(f"{name} is missing")
-        elif store.sha256(path) != manifest.sha256.get(role):
-            problems.append(f"{name} does not match its checksum (changed or damaged)")
+    problems = store.file_problems(manifest)
     if problems:
         return problems
     size = FAMILIES[manifest.family].layout.size

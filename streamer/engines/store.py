@@ -71,6 +71,19 @@ def read_manifest(style: str) -> Manifest | None:
         raise ModelError(f"the stored style {style!r} has a damaged manifest ({path}); import it again") from exc
 
 
+def file_problems(manifest: Manifest) -> list[str]:
+    """What is wrong with a stored style's files (empty when each exists and matches its recorded
+    SHA-256): one sentence per missing, changed or damaged file. Reads the files, runs nothing."""
+    problems = []
+    for role, name in manifest.files.items():
+        path = models_dir() / manifest.style / name
+        if not path.exists():
+            problems.append(f"{name} is missing")
+        elif sha256(path) != manifest.sha256.get(role):
+            problems.append(f"{name} does not match its checksum (changed or damaged)")
+    return problems
+
+
 def installed_styles() -> list[Manifest]:
     root = models_dir()
     if not root.is_dir():
