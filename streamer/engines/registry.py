@@ -44,7 +44,8 @@ _DCTNET_FILES = ("cartoon_h.pb", "cartoon_bg.pb", "alpha.jpg")
 
 @dataclass(frozen=True)
 class StyleSpec:
-    """A known style. `backends` and `devices`, when given, are the only ones it runs on."""
+    """A known style. `backends` and `devices`, when given, are the only ones it runs on;
+    `model_id` is the style's ModelScope model (`streamer models pull` downloads it)."""
 
     name: str
     family: str
@@ -54,11 +55,14 @@ class StyleSpec:
     licence: str = ""
     backends: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
+    model_id: str = ""
 
 
 def _dctnet(name: str, model_id: str, description: str) -> StyleSpec:
     source = f"{_MODELSCOPE}{model_id} (the model folder)"
-    return StyleSpec(name, "dctnet", description, _DCTNET_FILES, source, "see the model card")
+    return StyleSpec(
+        name, "dctnet", description, _DCTNET_FILES, source, "see the model card", model_id=f"damo/{model_id}"
+    )
 
 
 CATALOG: dict[str, StyleSpec] = {
