@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --timeout 10 --retries 1 --index-url $(TORCH_INDEX) \
 		"$$(grep '^torch==' constraints.txt)" || echo "torch: $(TORCH_INDEX) not reachable, using the default index"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,convert,tflite,live,web,batch]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,convert,tflite,live,web,batch,pull]'
 	touch $(STAMP)
 
 demo: env
