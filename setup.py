@@ -13,7 +13,7 @@ setup(
     packages=[*find_namespace_packages(include=["streamer", "streamer.*"]), "streamer.webpage"],
     package_dir={"streamer.webpage": "web"},
     package_data={
-        "streamer.webpage": ["index.html", "app.js", "style.css"],
+        "streamer.webpage": ["index.html", "app.js", "chart.js", "style.css"],
         "streamer.samples": ["*.jpg", "README.md"],
     },
 )

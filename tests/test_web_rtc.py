@@ -181,6 +181,40 @@ def test_call_room_both_see_the_other_stylized_audio_is_relayed_and_leaving_is_t
     assert rejoined == 200
 
 
+def test_a_room_tells_each_person_whether_the_other_is_there(frames):
+    """The page shows the other person's state from these events: the first in hears nothing while
+    alone, then `peer-joined`; the second in is told `peer-joined` as soon as its channel opens
+    (the other was already there); a leave is told as `peer-left`."""
+
+    def events(peer: Peer) -> list[str]:
+        return [m["event"] for m in peer.messages if "event" in m]
+
+    async def scenario():
+        server, base = await _serve(web_server.ServerOptions(latency_budget_ms=400))
+        async with ClientSession() as http, http.post(f"{base}/api/rooms") as response:
+            room = (await response.json())["room"]
+        first, second = Peer(frames), Peer(frames)
+        try:
+            assert (await first.connect(base, mode="room", room=room))[0] == 200
+            assert await _wait(lambda: first.channel.readyState == "open", 20)
+            await asyncio.sleep(1.0)
+            alone = events(first)
+            assert (await second.connect(base, mode="room", room=room))[0] == 200
+            assert await _wait(lambda: "peer-joined" in events(first) and "peer-joined" in events(second), 20)
+            await second.close()
+            assert await _wait(lambda: "peer-left" in events(first), 20)
+            return alone, events(first), events(second)
+        finally:
+            await first.close()
+            await second.close()
+            await server.close()
+
+    alone, first, second = asyncio.run(scenario())
+    assert alone == []
+    assert first == ["peer-joined", "peer-left"]
+    assert second == ["peer-joined"]
+
+
 VIDEO_SDP = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
 
 

@@ -37,7 +37,7 @@ from streamer.errors import DeviceUnavailableError, StreamerError
 from streamer.pipeline.live import LiveControls, LiveOptions, LivePipeline
 from streamer.server.tracks import ForwardAudioTrack, ForwardVideoTrack, IncomingVideo
 
-PAGE_FILES = ("index.html", "app.js", "style.css")
+PAGE_FILES = ("index.html", "app.js", "chart.js", "style.css")
 MAX_BODY = 64 * 1024
 MAX_SDP = 32 * 1024
 NO_MEDIA_TIMEOUT_S = 20.0
@@ -249,8 +249,8 @@ class StreamerServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
         app.router.add_get("/", self._index)
-        app.router.add_get("/app.js", self._asset)
-        app.router.add_get("/style.css", self._asset)
+        for name in PAGE_FILES[1:]:
+            app.router.add_get(f"/{name}", self._asset)
         app.router.add_get("/api/styles", self._styles)
         app.router.add_post("/api/rooms", self._new_room)
         app.router.add_post("/api/offer", self._offer)
@@ -272,7 +272,7 @@ class StreamerServer:
         return web.FileResponse(self.page["index.html"])
 
     async def _asset(self, request):
-        # Only these two names are routed: no request can name another file.
+        # Only the page's own names are routed: no request can name another file.
         return web.FileResponse(self.page[request.path.lstrip("/")])
 
     async def _styles(self, request):
@@ -324,6 +324,9 @@ class StreamerServer:
         def on_datachannel(channel):
             session.channel = channel
             channel.on("message", session.on_message)
+            if room is not None and room.others(session):
+                # Whoever joins second learns here, once its channel is open, that the other is in.
+                session.send({"event": "peer-joined"})
 
         @pc.on("track")
         def on_track(track):
