@@ -98,7 +98,7 @@ def video_devices(sys_root: Path = Path("/sys"), dev_root: Path = Path("/dev")) 
 
 _FORMAT = re.compile(r"\[\d+\]:\s*'([^']+)'")
 _SIZE = re.compile(r"Size:\s*(?:Discrete\s+(\d+x\d+)|\w+\s+(\d+x\d+)\s*-\s*(\d+x\d+))")
-_FPS = re.compile(r"Interval:.*?\(([\d.]+) fps\)")
+_FPS = re.compile(r"Interval:.*?\((?:[\d.]+-)?([\d.]+) fps\)")
 MAX_SIZES = 4
 
 
