@@ -305,12 +305,14 @@ def virtual_camera(
 # --- GPU and backends ---------------------------------------------------------------------------
 
 
-def nvidia_gpu_present(proc_root: Path = Path("/proc")) -> bool:
-    """Whether an NVIDIA driver reports a GPU (its /proc entries on Linux, else nvidia-smi on PATH)."""
-    gpus = proc_root / "driver" / "nvidia" / "gpus"
-    if gpus.is_dir() and any(gpus.iterdir()):
-        return True
-    return platform.system() != "Linux" and shutil.which("nvidia-smi") is not None
+def nvidia_gpu_present(proc_root: Path = Path("/proc"), which: Callable[[str], str | None] = shutil.which) -> bool:
+    """Whether an NVIDIA driver reports a GPU: its /proc entries (Linux), or else `nvidia-smi` on PATH
+    (Windows, WSL), which is found, not run."""
+    driver = proc_root / "driver" / "nvidia"
+    if driver.is_dir():
+        gpus = driver / "gpus"
+        return gpus.is_dir() and any(gpus.iterdir())
+    return which("nvidia-smi") is not None
 
 
 TORCH_CUDA_FIX = "install torch's CUDA build (https://pytorch.org/get-started/locally/)"

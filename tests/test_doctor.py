@@ -286,9 +286,12 @@ def test_an_nvidia_gpu_that_torch_cannot_use_is_a_problem(tmp_path):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU torch can use")
-    assert not doctor.nvidia_gpu_present(tmp_path)
-    (tmp_path / "driver" / "nvidia" / "gpus" / "0000:01:00.0").mkdir(parents=True)
-    assert doctor.nvidia_gpu_present(tmp_path)
+    assert not doctor.nvidia_gpu_present(tmp_path, which=lambda _: None)
+    assert doctor.nvidia_gpu_present(tmp_path, which=lambda name: f"/usr/bin/{name}")  # Windows, WSL
+    (tmp_path / "driver" / "nvidia" / "gpus").mkdir(parents=True)
+    assert not doctor.nvidia_gpu_present(tmp_path, which=lambda name: f"/usr/bin/{name}"), "a driver, no GPU"
+    (tmp_path / "driver" / "nvidia" / "gpus" / "0000:01:00.0").mkdir()
+    assert doctor.nvidia_gpu_present(tmp_path, which=lambda _: None)
     check = doctor.gpu(nvidia=True)
     assert check.status == "problem" and f"torch {torch.__version__}" in check.detail
     assert check.fix
@@ -308,3 +311,10 @@ def test_a_check_that_fails_becomes_a_problem_line():
 
     (check,) = doctor.guarded("cameras", broken)
     assert check.status == "problem" and check.detail == "the check failed: RuntimeError: odd system"
+
+
+def test_without_obs_macos_and_windows_are_told_to_install_it(tmp_path):
+    for system in ("Darwin", "Windows"):
+        check = doctor.virtual_camera(system, tmp_path, tmp_path)
+        assert check.status == "problem" and "OBS" in check.detail and "Start Virtual Camera" in check.fix
+    assert doctor.virtual_camera("FreeBSD", tmp_path, tmp_path).status == "info"
