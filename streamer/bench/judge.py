@@ -1,0 +1,234 @@
+"""The judging half of `streamer bench`: measured figures and a reference entry in, a verdict in
+plain words and the settings that would help most out. Pure functions, no clock and no I/O.
+
+A machine faster or slower than the reference's is judged by its own speed: the bare network's
+time here against the reference's gives a speed factor, and the reference's fps times that factor
+is what is expected here (live, no more than the source's rate). A figure within `LOW`..`HIGH` of
+the expected one is normal for this machine's speed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streamer.bench.measure import FileFigures, LiveFigures, Machine, NetworkFigures, Settings
+from streamer.bench.reference import REFERENCES, Reference, ReferenceKey, find_reference
+
+LOW, HIGH = 0.7, 1.4  # measured / expected outside these bounds is lower / higher than expected
+NORMAL, LOWER, HIGHER, UNKNOWN = "normal", "lower", "higher", "unknown"
+REFERENCE_CORES = 2
+BUSY_LOAD_PER_CORE = 0.5  # a load average above this per core before the run: the CPU was shared
+PASSTHROUGH_ADVICE_SHARE = 0.2  # live frames passed through at least this often: a longer budget helps
+MAX_ADVICE = 2
+
+
+@dataclass
+class Figures:
+    """Everything one bench run measured."""
+
+    machine: Machine
+    settings: Settings
+    network: NetworkFigures
+    file: FileFigures
+    live: LiveFigures
+
+
+@dataclass
+class Judgement:
+    """One mode's figure against what is expected here (`expected` None: nothing to compare with)."""
+
+    mode: str
+    status: str
+    measured: float
+    expected: float | None
+    text: str
+
+
+@dataclass
+class Verdict:
+    """`status` is LOWER when any mode is lower than expected, UNKNOWN without a measured reference,
+    HIGHER when every mode is higher, else NORMAL; `text` says it in one sentence. `speed`: this
+    machine's network speed against the reference's (2.0: twice as fast)."""
+
+    status: str
+    text: str
+    speed: float | None
+    reference: Reference | None
+    judgements: list[Judgement] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Advice:
+    """A setting to try (`option`, as typed on the command line) and why, from the figures."""
+
+    option: str
+    reason: str
+
+
+def reference_key(settings: Settings) -> ReferenceKey:
+    return ReferenceKey(settings.family, settings.device, settings.precision, settings.background, settings.reuse)
+
+
+def rate(measured: float, expected: float) -> str:
+    """NORMAL, LOWER or HIGHER for `measured` against `expected` (see LOW, HIGH)."""
+    ratio = measured / expected if expected > 0 else float("inf")
+    return LOWER if ratio < LOW else HIGHER if ratio > HIGH else NORMAL
+
+
+def describe(key: ReferenceKey) -> str:
+    """A reference key in words, e.g. "dctnet style on cpu in int8, its own background, temporal reuse"."""
+    parts = [f"{key.family} style on {key.device}" + (f" in {key.precision}" if key.precision else "")]
+    if key.background is not None:
+        parts.append(
+            {"learned": "its own background", "toon": "the built-in background"}.get(key.background, "no background")
+        )
+    if key.reuse is not None:
+        parts.append("temporal reuse" if key.reuse else "every head on every frame")
+    return ", ".join(parts)
+
+
+WORDS = {NORMAL: "normal for this machine's speed", LOWER: "lower than expected", HIGHER: "higher than expected"}
+
+
+def _judge_file(file: FileFigures, expected: float) -> Judgement:
+    status = rate(file.fps, expected)
+    text = f"file mode {file.fps:.1f} fps, {WORDS[status]} (about {expected:.0f} expected)"
+    return Judgement("file", status, file.fps, expected, text)
+
+
+def _judge_live(live: LiveFigures, reference: Reference, expected: float) -> Judgement:
+    status = rate(live.stylized_fps, expected) if expected > 0 else NORMAL
+    text = (
+        f"live mode {live.stylized_fps:.0f} stylized fps at level {live.level} ({live.rung}), {WORDS[status]} "
+        f"(about {expected:.0f} expected; the reference settled at level {reference.live_level}: {reference.live_rung})"
+    )
+    return Judgement("live", status, live.stylized_fps, expected, text)
+
+
+def judge(figures: Figures, table: tuple[Reference, ...] = REFERENCES) -> Verdict:
+    """The verdict on `figures` against the matching entry of `table` (see the module docstring)."""
+    settings, network, machine = figures.settings, figures.network, figures.machine
+    reference = find_reference(reference_key(settings), table)
+    remarks = _remarks(machine)
+    if reference is None or not reference.is_measured:
+        why = (
+            f"no reference yet for a {describe(reference_key(settings))}"
+            if reference is None
+            else f"no reference yet for this device ({reference.measured})"
+        )
+        measured = [describe(r.key) for r in table if r.is_measured]
+        if reference is None and measured:
+            remarks.append("the reference table has figures for: " + "; ".join(measured))
+        return Verdict(UNKNOWN, f"{why}; `--json` gives these figures for a bug report", None, reference, [], remarks)
+    assert reference.network_ms is not None and reference.file_fps is not None
+    speed = reference.network_ms / network.total_ms if network.total_ms > 0 else 1.0
+    file = _judge_file(figures.file, reference.file_fps * speed)
+    live_expected = min(figures.live.source_fps, (reference.live_stylized_fps or 0.0) * speed)
+    live = _judge_live(figures.live, reference, live_expected)
+    judgements = [file, live]
+    remarks.insert(
+        0,
+        f"the bare network took {network.total_ms:.1f} ms here and {reference.network_ms:.1f} ms on the reference "
+        f"machine: this machine runs it at {speed:.2f}x the reference's speed, and the expectations are scaled by that",
+    )
+    statuses = {j.status for j in judgements}
+    if LOWER in statuses:
+        lower = " and ".join(f"{j.mode} mode" for j in judgements if j.status == LOWER)
+        text = f"lower than expected: {lower} slower than this machine's speed explains"
+        if _busy(machine):
+            text += f" (other programs were using the CPU: load average {machine.load_before} on {machine.cores} cores)"
+        status = LOWER
+    elif statuses == {HIGHER}:
+        text, status = "higher than expected: faster than the reference, even for this machine's speed", HIGHER
+    else:
+        text, status = "normal for this machine's speed", NORMAL
+    return Verdict(status, text, round(speed, 3), reference, judgements, remarks)
+
+
+def _busy(machine: Machine) -> bool:
+    return machine.load_before is not None and machine.load_before > BUSY_LOAD_PER_CORE * machine.cores
+
+
+def _remarks(machine: Machine) -> list[str]:
+    remarks = []
+    if machine.cores != REFERENCE_CORES:
+        remarks.append(
+            f"this machine has {machine.cores} cores and the reference {REFERENCE_CORES}: only the network's speed is "
+            "scaled for, so take the verdict as a rough guide"
+        )
+    if _busy(machine):
+        remarks.append(
+            f"the load average was {machine.load_before} on {machine.cores} cores when the bench started: other "
+            "programs shared the CPU, which lowers every figure"
+        )
+    return remarks
+
+
+def advise(figures: Figures) -> list[Advice]:
+    """The settings that would help most (at most MAX_ADVICE, the largest gain first), each chosen
+    from what was measured: a GPU present but unused, every head stylized on every frame, fp32 on a
+    CPU where int8 is stored, a learned background costlier than the head, frames passed through
+    live, a built-in background that is file mode's longest stage."""
+    s, network, file, live, machine = figures.settings, figures.network, figures.file, figures.live, figures.machine
+    learned = s.family != "builtin"
+    found: list[Advice] = []
+    if machine.gpu and s.device == "cpu" and learned:
+        if s.gpu_usable:
+            found.append(Advice("--device cuda", f"a CUDA GPU ({machine.gpu}) is here, but the style ran on the CPU"))
+        else:
+            found.append(
+                Advice(
+                    "a CUDA build of torch, then --device cuda",
+                    f"a CUDA GPU ({machine.gpu}) is here, but no installed backend can use it "
+                    "(`make env TORCH_INDEX=https://download.pytorch.org/whl/cu128` installs one)",
+                )
+            )
+    if learned and not s.reuse:
+        passed = f"; live passed {live.passthrough_share:.0%} of the frames through" if live.passthrough_share else ""
+        found.append(
+            Advice(
+                "--temporal reuse",
+                f"every head was stylized on every frame ({network.head_ms:.0f} ms a head{passed}); reuse stylizes "
+                "keyframes and carries them to the frames between by optical flow",
+            )
+        )
+    if s.device == "cpu" and s.precision == "fp32" and s.int8_stored:
+        found.append(
+            Advice(
+                "--precision int8",
+                f"the head network took {network.head_ms:.0f} ms in fp32; its int8 version is about twice as fast on a "
+                "CPU and within 2 grey levels of fp32 on average",
+            )
+        )
+    stages = file.stage_ms
+    longest = max(stages, key=stages.__getitem__) if stages else None
+    if s.background == "learned" and (network.background_ms > network.head_ms or longest == "background"):
+        found.append(
+            Advice(
+                "--background-style toon",
+                f"the style's own background network took {network.background_ms:.0f} ms a frame against "
+                f"{network.head_ms:.0f} ms for a head; the built-in background costs a fraction of that",
+            )
+        )
+    if live.passthrough_share >= PASSTHROUGH_ADVICE_SHARE:
+        budget = 10 * round(live.budget_ms * 1.5 / 10)
+        found.append(
+            Advice(
+                f"--latency-budget-ms {budget} (live)",
+                f"live passed {live.passthrough_share:.0%} of the frames through: a stylized frame did not fit the "
+                f"{live.budget_ms:.0f} ms budget; a longer one keeps it stylized, at that much more latency",
+            )
+        )
+    if s.background == "toon" and longest == "background":
+        others = {k: v for k, v in stages.items() if k != "background"}
+        runner_up = max(others, key=others.__getitem__) if others else None
+        than = f" (then {runner_up}, {others[runner_up]:.1f} ms)" if runner_up else ""
+        found.append(
+            Advice(
+                "--background-short-side 240 (stylize, batch)",
+                f"the background was file mode's longest stage, {stages['background']:.1f} ms a frame{than}; "
+                "at 240 pixels instead of 360 it is less than half the work, and a little softer",
+            )
+        )
+    return found[:MAX_ADVICE]
