@@ -490,6 +490,36 @@ def codecs() -> list[Check]:
     return checks
 
 
+def _ffmpeg_configuration() -> str | None:
+    """The `configure` flags of PyAV's libavformat (from PyAV's library metadata), or None if unknown."""
+    try:
+        from av import _core  # PyAV keeps the build metadata in this module only
+    except ImportError:
+        return None
+    meta = getattr(_core, "library_meta", {}).get("libavformat", {})
+    return meta.get("configuration") if isinstance(meta, dict) else None
+
+
+def protocols(configuration: str | None = "") -> Check:
+    """Whether PyAV's FFmpeg can push to rtmp:// (built in unless networking is off) and srt:// (needs
+    libsrt, which PyPI's wheels lack: optional). `configuration` ("" reads it): FFmpeg's configure flags."""
+    flags = _ffmpeg_configuration() if configuration == "" else configuration
+    if flags is None:
+        return Check("protocols", INFO, "cannot tell which network protocols PyAV's FFmpeg has (no build metadata)")
+    if "--disable-network" in flags.split():
+        return Check(
+            "protocols", PROBLEM, "PyAV's FFmpeg was built without networking: no URL source or stream sink", AV_FIX
+        )
+    if "--enable-libsrt" in flags.split():
+        return Check("protocols", OK, "rtmp:// and srt:// (libsrt)")
+    return Check(
+        "protocols",
+        INFO,
+        "rtmp://; not srt://: this FFmpeg was built without libsrt (PyPI's PyAV wheels are)",
+        "for SRT, build PyAV against a system FFmpeg that has libsrt: pip install --no-binary av av",
+    )
+
+
 # --- ports --------------------------------------------------------------------------------------
 
 
@@ -552,6 +582,7 @@ def run_checks(
     checks += guarded("backends", backend_checks)
     checks += guarded("model store", model_store)
     checks += guarded("codecs", codecs)
+    checks += guarded("protocols", protocols)
     checks += guarded("ports", lambda: ports(default_ports))
     return checks
 

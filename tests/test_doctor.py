@@ -318,3 +318,13 @@ def test_without_obs_macos_and_windows_are_told_to_install_it(tmp_path):
         check = doctor.virtual_camera(system, tmp_path, tmp_path)
         assert check.status == "problem" and "OBS" in check.detail and "Start Virtual Camera" in check.fix
     assert doctor.virtual_camera("FreeBSD", tmp_path, tmp_path).status == "info"
+
+
+def test_srt_needs_libsrt_and_networking_is_required():
+    installed = doctor.protocols()
+    assert installed.status in ("ok", "info") and "rtmp://" in installed.detail
+    assert doctor.protocols("--enable-shared --enable-libsrt --enable-gpl").status == "ok"
+    without = doctor.protocols("--enable-shared --enable-gpl")
+    assert without.status == "info" and "not srt://" in without.detail and "libsrt" in without.fix
+    offline = doctor.protocols("--enable-shared --disable-network")
+    assert offline.status == "problem" and offline.fix
