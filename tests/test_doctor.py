@@ -112,7 +112,7 @@ def test_json_report_names_every_check_and_counts_problems(streamer_home, capsys
         assert check["status"] in STATUSES and check["detail"] and "\n" not in check["detail"]
         assert check["status"] != "problem" or check["fix"], "every problem comes with its fix"
     names = _by_name(report)
-    expected = {"virtual camera", "gpu", "onnxruntime", "torch", "tensorrt", "model store"}
+    expected = {"virtual camera", "gpu", "onnxruntime", "torch", "tensorrt", "model store", "protocols"}
     assert expected | {"decoders", "encoders", "muxers", "serve port", "demo port"} <= set(names)
     assert "cameras" in names or any(n.startswith("camera /dev/video") for n in names)
     problems = sum(c["status"] == "problem" for c in report["checks"])
