@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from streamer.bench.measure import FileFigures, LiveFigures, Machine, NetworkFigures, Settings
 from streamer.bench.reference import REFERENCES, Reference, ReferenceKey, find_reference
+from streamer.doctor import TORCH_CUDA_FIX
 
 LOW, HIGH = 0.7, 1.4  # measured / expected outside these bounds is lower / higher than expected
 NORMAL, LOWER, HIGHER, UNKNOWN = "normal", "lower", "higher", "unknown"
@@ -175,13 +176,13 @@ def advise(figures: Figures) -> list[Advice]:
     found: list[Advice] = []
     if machine.gpu and s.device == "cpu" and learned:
         if s.gpu_usable:
-            found.append(Advice("--device cuda", f"a CUDA GPU ({machine.gpu}) is here, but the style ran on the CPU"))
+            found.append(Advice("--device cuda", f"a GPU ({machine.gpu}) is here, but the style ran on the CPU"))
         else:
             found.append(
                 Advice(
                     "a CUDA build of torch, then --device cuda",
-                    f"a CUDA GPU ({machine.gpu}) is here, but no installed backend can use it "
-                    "(`make env TORCH_INDEX=https://download.pytorch.org/whl/cu128` installs one)",
+                    f"a GPU ({machine.gpu}) is here, but no installed backend can use it: {TORCH_CUDA_FIX} "
+                    "(`streamer doctor` says what is missing)",
                 )
             )
     if learned and not s.reuse:

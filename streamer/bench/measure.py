@@ -42,7 +42,7 @@ SETTLE_SHARE = 1 / 3  # the first third of a live run is the scheduler finding i
 @dataclass
 class Machine:
     """Where it ran. `load_before`: the 1-minute load average when the bench started (other programs'
-    work; None where the OS has none). `gpu`: a CUDA GPU's name when `nvidia-smi` lists one."""
+    work; None where the OS has none). `gpu`: the NVIDIA GPU's name, None without one."""
 
     cores: int
     cpu: str
@@ -144,18 +144,24 @@ def _cpu_name() -> str:
 
 
 def _gpu_name() -> str | None:
-    """The first CUDA GPU `nvidia-smi` lists (no GPU library is imported for this)."""
+    """The NVIDIA GPU `streamer doctor` finds (by its driver), named by `nvidia-smi` where it answers;
+    None without one. No GPU library is imported for this."""
+    from streamer.doctor import nvidia_gpu_present
+
+    if not nvidia_gpu_present():
+        return None
     smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return None
-    try:
-        out = subprocess.run(
-            [smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    names = [line.strip() for line in out.stdout.splitlines() if line.strip()]
-    return names[0] if out.returncode == 0 and names else None
+    if smi is not None:
+        try:
+            out = subprocess.run(
+                [smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+            )
+            names = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+            if out.returncode == 0 and names:
+                return names[0]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return "an NVIDIA GPU"
 
 
 def gpu_usable() -> bool:
