@@ -239,11 +239,11 @@ def test_from_args_reads_the_engine_flags():
 
 
 def test_available_styles_are_the_builtin_and_the_installed_ones(streamer_home):
-    assert available_styles() == ["toon"]
+    assert available_styles() == ["poster", "toon"]
 
 
 def test_an_installed_style_is_available(onnx_style):
-    assert available_styles() == [STYLE, "toon"]
+    assert available_styles() == [STYLE, "poster", "toon"]
 
 
 def _live_command_styles(tmp_path, monkeypatch) -> list[str]:
@@ -296,7 +296,7 @@ def test_the_commands_the_page_and_the_s_key_offer_the_same_styles(
 
     if installed:
         _store_onnx_style()
-    expected = [STYLE, "toon"] if installed else ["toon"]
+    expected = [STYLE, "poster", "toon"] if installed else ["poster", "toon"]
     assert available_styles() == expected
     assert _live_command_styles(tmp_path, monkeypatch) == expected
     assert _page_styles() == expected

@@ -71,7 +71,14 @@ CATALOG: dict[str, StyleSpec] = {
         StyleSpec(
             BUILTIN_STYLE,
             "builtin",
-            "flat tones and clean line art; no weights needed",
+            "a clean cartoon: flat tones, natural skin, continuous outlines; no weights needed",
+            backends=("onnxruntime",),
+            devices=("cpu",),
+        ),
+        StyleSpec(
+            "poster",
+            "builtin",
+            "the first built-in look: posterized tone bands and inked edges; no weights needed",
             backends=("onnxruntime",),
             devices=("cpu",),
         ),
@@ -156,10 +163,9 @@ def check_available(style: str) -> None:
 
 
 def _builtin_networks(style: str) -> dict[str, Network]:
-    from streamer.engines.toon import BACKGROUND_PARAMS, HEAD_PARAMS, build_toon_model
+    from streamer.engines.toon import builtin_models
 
-    params = {"head": HEAD_PARAMS, "background": BACKGROUND_PARAMS}
-    return {role: Network(style, role, build_toon_model(p).SerializeToString()) for role, p in params.items()}
+    return {role: Network(style, role, model.SerializeToString()) for role, model in builtin_models(style).items()}
 
 
 def _stored_networks(manifest: store.Manifest) -> dict[str, Network]:

@@ -43,24 +43,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def targets(args: argparse.Namespace, workdir: Path):
-    """(style folder default, [Target]) for the style; toon's graphs are written to `workdir`."""
+    """(style folder default, [Target]) for the style; a built-in style's graphs are written to `workdir`."""
     from streamer.engines import store
     from streamer.engines.families import FAMILIES
     from streamer.engines.registry import CATALOG
+    from streamer.engines.toon import BUILTIN_STYLES, builtin_models
     from streamer.trt_build.build import Target
 
     def shape(w: int, h: int, n: int = 1) -> list[int]:
         return [n, h, w, 3]
 
     background = {"image": [shape(*args.background_min), shape(*args.background_opt), shape(*args.background_max)]}
-    if args.style == "toon":
-        from streamer.engines.toon import BACKGROUND_PARAMS, HEAD_PARAMS, build_toon_model
-
+    if args.style in BUILTIN_STYLES:
         size = args.head_size or 288
         files = {}
-        for role, params in (("head", HEAD_PARAMS), ("background", BACKGROUND_PARAMS)):
-            files[role] = workdir / f"toon_{role}.onnx"
-            files[role].write_bytes(build_toon_model(params).SerializeToString())
+        for role, model in builtin_models(args.style).items():
+            files[role] = workdir / f"{args.style}_{role}.onnx"
+            files[role].write_bytes(model.SerializeToString())
     else:
         manifest = store.read_manifest(args.style)
         if manifest is None:
