@@ -85,18 +85,25 @@ export class StatsChart {
       g.lineJoin = "round";
       g.beginPath();
       let drawing = false;
+      let last = null;
       for (const point of points) {
         const value = point[key];
         if (value === null || value === undefined) {
           drawing = false; // a gap: no value that second
           continue;
         }
-        const y = bottom - (Math.min(value, max) / max) * (bottom - top);
-        if (drawing) g.lineTo(x(point.t), y);
-        else g.moveTo(x(point.t), y);
+        last = [x(point.t), bottom - (Math.min(value, max) / max) * (bottom - top)];
+        if (drawing) g.lineTo(...last);
+        else g.moveTo(...last);
         drawing = true;
       }
       g.stroke();
+      if (last) {
+        g.fillStyle = color; // the latest value, also when it is the only one
+        g.beginPath();
+        g.arc(last[0] - 3, last[1], 3, 0, 2 * Math.PI);
+        g.fill();
+      }
     }
     g.textBaseline = "top";
     g.textAlign = "left";
