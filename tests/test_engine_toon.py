@@ -1,12 +1,21 @@
-"""The built-in style through the Engine contract on ONNX Runtime."""
+"""The built-in styles through the Engine contract on ONNX Runtime, and what `toon` looks like:
+smooth shades without hard bands, no lines on fine texture, continuous outlines, flat regions,
+skin hue kept; `poster`, the first look, is still offered."""
 
+import cv2
 import numpy as np
 import pytest
 
+from streamer.cli import main
 from streamer.engines import DCTNET_LAYOUT, open_engine
 from streamer.engines.backends.onnxruntime import OnnxRuntimeRunner
-from streamer.engines.toon import build_toon_model
+from streamer.engines.options import EngineOptions
+from streamer.engines.registry import CATALOG, uses_reuse
+from streamer.engines.toon import BACKGROUND_PARAMS, HEAD_PARAMS, build_poster_model, build_toon_model
 from streamer.errors import InvalidInputError, ModelError
+
+# Both networks of `toon`: the head crops' and the background's (cheaper smoothing, finer lines).
+TOON_GRAPHS = {"head": HEAD_PARAMS, "background": BACKGROUND_PARAMS}
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +100,90 @@ def test_head_mask_is_feathered_and_clear_of_the_crop_border(engine):
     assert border.max() < 1e-3
     # Feathered: a ramp of intermediate values, not a hard step.
     assert ((mask > 0.05) & (mask < 0.95)).mean() > 0.05
+
+
+def _toon(role: str, image: np.ndarray) -> np.ndarray:
+    """int BGR: one image through the `toon` graph of `role` on ONNX Runtime."""
+    with OnnxRuntimeRunner(build_toon_model(TOON_GRAPHS[role]).SerializeToString()) as runner:
+        return runner.infer({"image": image[None]})["stylized"][0].astype(int)
+
+
+def _luma(image: np.ndarray) -> np.ndarray:
+    return image @ np.array([0.114, 0.587, 0.299])
+
+
+@pytest.mark.parametrize("role", TOON_GRAPHS)
+def test_a_smooth_shade_keeps_no_hard_band(role):
+    # A skin-coloured shade from dark to light, steeper than shading on a face (up to 2 grey levels
+    # a pixel): tone steps must join it by ramps, never by jumps, and never fold back.
+    shade = np.linspace(0.2, 0.9, 128)[None, :, None] * np.array([0.62, 0.75, 0.95]) * 255
+    image = np.round(shade * np.ones((64, 1, 1))).astype(np.uint8)
+    steps_in = np.diff(image[12:-12, 12:-12].astype(int), axis=1)
+    steps = np.diff(_toon(role, image)[12:-12, 12:-12], axis=1)
+    assert np.abs(steps).max() <= 1.5 * np.abs(steps_in).max(), "a jump between neighbouring pixels: a hard band"
+    assert steps.min() >= 0, "the shade folds back at a band's edge"
+
+
+@pytest.mark.parametrize("role", TOON_GRAPHS)
+def test_fine_stripes_get_no_lines(role):
+    # A patch of 2-pixel stripes (grey 90 and 170) in a mid-grey field: fabric, not an outline.
+    image = np.full((160, 160, 3), 130, np.uint8)
+    stripes = np.where(np.arange(160) // 2 % 2 == 0, 90, 170).astype(np.uint8)
+    image[32:128, 32:128] = stripes[None, 32:128, None]
+    inside = _luma(_toon(role, image)[44:116, 44:116])
+    assert inside.min() > 70, f"line pixels on the stripes (darkest {inside.min():.0f}, the stripes' darkest is 90)"
+
+
+@pytest.mark.parametrize("role", TOON_GRAPHS)
+def test_scattered_specks_get_no_ink(role):
+    # 2x2 dark specks (grey 90) strewn on a light ground: dust, pores, a beard's stubble. Each is a
+    # strong DoG response, but none continues along a line, so none may be inked.
+    image = np.full((160, 160, 3), 180, np.uint8)
+    for y, x in np.random.default_rng(0).integers(8, 150, (60, 2)):
+        image[y : y + 2, x : x + 2] = 90
+    assert _luma(_toon(role, image)).min() > 80, "a speck was inked"
+
+
+@pytest.mark.parametrize("role", TOON_GRAPHS)
+def test_a_clean_edge_gets_a_continuous_line_at_every_angle(role):
+    # A dark disc on a light ground: along every ray through the rim the line is there, so the
+    # outline has no gap whatever its direction.
+    image = np.full((288, 288, 3), 200, np.uint8)
+    cv2.circle(image, (144, 144), 60, (70, 70, 70), -1, lineType=cv2.LINE_AA)
+    out = _luma(_toon(role, image))
+    inside = out[144, 144]
+    radii = np.arange(54, 67)
+    for angle in np.linspace(0, 2 * np.pi, 360, endpoint=False):
+        ys = np.round(144 + radii * np.sin(angle)).astype(int)
+        xs = np.round(144 + radii * np.cos(angle)).astype(int)
+        assert out[ys, xs].min() < inside - 25, f"a gap in the outline at {np.degrees(angle):.0f} degrees"
+    assert np.ptp(out[110:178, 110:178]) <= 2 and np.ptp(out[:30, :30]) <= 2, "flat inside and outside"
+
+
+def test_skin_keeps_its_hue():
+    skin = np.array([150, 180, 225])  # BGR
+    out = _toon("head", np.full((64, 64, 3), skin, np.uint8))[32, 32]
+
+    def hue_and_chroma(bgr: np.ndarray) -> tuple[float, float]:
+        blue, red = bgr[0] - _luma(bgr), bgr[2] - _luma(bgr)
+        return float(np.degrees(np.arctan2(red, blue))), float(np.hypot(red, blue))
+
+    (hue_in, chroma_in), (hue_out, chroma_out) = hue_and_chroma(skin), hue_and_chroma(out)
+    assert abs(hue_out - hue_in) < 2.0
+    assert chroma_in <= chroma_out <= 1.5 * chroma_in, "chroma kept (with the cartoon's boost), not lost"
+
+
+def test_poster_the_first_look_is_still_offered(capsys):
+    spec = CATALOG["poster"]
+    assert spec.family == "builtin" and not spec.files
+    assert not uses_reuse(EngineOptions(style="poster")), "a built-in style stylizes every frame"
+    image = np.random.default_rng(3).integers(0, 255, (1, 96, 96, 3), dtype=np.uint8)
+    with open_engine("poster") as poster, open_engine("toon") as toon:
+        assert poster.style == "poster" and poster.stylizes_background
+        with OnnxRuntimeRunner(build_poster_model().SerializeToString()) as runner:
+            np.testing.assert_array_equal(poster.stylize_heads(image), runner.infer({"image": image})["stylized"])
+        assert not np.array_equal(poster.stylize_heads(image), toon.stylize_heads(image))
+    assert main(["models", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "poster  [builtin, built in]" in listing and "toon  [builtin, built in, default]" in listing
+    assert "available here: " in listing and "poster, toon" in listing.split("available here: ")[1]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -49,17 +49,27 @@ class ToonParams:
     edge_sigma: float = 1.6  # the DoG's inner Gaussian; the outer one is 1.6 times wider
     edge_eps: float = 0.004  # DoG depth (luminance in [0, 1]) where ink starts
     edge_phi: float = 60.0  # tanh gain of the soft threshold; lower is softer
-    texture_beta: float = 0.3  # how much removed fine texture raises the threshold
+    texture_beta: float = 0.3  # how much fine texture raises the threshold
     texture_radius: int = 3
+    # The texture measure: "removed", what the first smoothing took out (hair, beard, denim); or
+    # "detail", what lies below the DoG's scale (also high-contrast fine patterns such as stripes,
+    # which a subsampled smoothing keeps).
+    texture_source: Literal["removed", "detail"] = "removed"
     stroke_radius: int = 2  # half-length of the stroke gate's line filters, at half size
-    stroke_lo: float = 0.2  # oriented ink mean where a stroke starts to count
-    stroke_hi: float = 0.5  # ... and where it counts fully
+    stroke_lo: float = 0.3  # oriented ink mean where a stroke starts to count
+    stroke_hi: float = 0.6  # ... and where it counts fully
     ink: float = 1.0  # darkness of a full line (1: black)
     saturation: float = 1.3
 
 
 HEAD_PARAMS = ToonParams()
-BACKGROUND_PARAMS = ToonParams(smooth_passes=1, smooth_subsample=2, edge_sigma=1.0, stroke_lo=0.3, stroke_hi=0.6)
+BACKGROUND_PARAMS = ToonParams(
+    smooth_passes=1,
+    smooth_subsample=2,
+    edge_sigma=1.0,
+    edge_phi=80.0,
+    texture_source="detail",
+)
 
 
 @dataclass(frozen=True)
@@ -261,13 +271,13 @@ def build_toon_model(params: ToonParams = HEAD_PARAMS):
     toned = _staircase(g, luma, params.levels, params.quant_gain)
 
     # Lines: ink where the DoG dips below -threshold; the threshold grows with the fine texture
-    # the first smoothing removed, so hair and fabric do not fill with specks.
+    # around, so hair and fabric do not fill with specks.
     fine, coarse = g.gaussian_pair(line_luma, params.edge_sigma)
     dog = g.op("Sub", fine, coarse)
     threshold = g.const(params.edge_eps)
     if params.texture_beta:
-        removed = g.op("Abs", g.op("Sub", g.luma(x), line_luma))
-        texture = g.box_mean(removed, params.texture_radius)
+        finer = fine if params.texture_source == "detail" else g.luma(x)
+        texture = g.box_mean(g.op("Abs", g.op("Sub", finer, line_luma)), params.texture_radius)
         threshold = g.op("Add", g.op("Mul", texture, g.const(params.texture_beta)), threshold)
     depth = g.op("Sub", g.op("Neg", dog), threshold)
     ink = g.op("Relu", g.op("Tanh", g.op("Mul", depth, g.const(params.edge_phi))))
