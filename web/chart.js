@@ -5,11 +5,11 @@ const WINDOW_MS = 60_000;
 const FPS_COLOR = "#4fd1a5";
 const LATENCY_COLOR = "#ffb454";
 
-/** The smallest of 1, 2 or 5 times a power of ten that is at least `value` (an axis top). */
+/** The smallest of 1, 2, 3 or 5 times a power of ten that is at least `value` (an axis top). */
 function axisTop(value, floor) {
   const wanted = Math.max(value, floor);
   const power = 10 ** Math.floor(Math.log10(wanted));
-  return [1, 2, 5, 10].map((step) => step * power).find((top) => top >= wanted);
+  return [1, 2, 3, 5, 10].map((step) => step * power).find((top) => top >= wanted);
 }
 
 export class StatsChart {
