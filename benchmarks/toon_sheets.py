@@ -52,14 +52,14 @@ def sources() -> list[tuple[str, np.ndarray]]:
     for name in CLIPS:
         path = MEDIA_DIR / name
         if path.exists():
-            found += [(f"{path.stem} #{i + 1}", image) for i, image in enumerate(clip_frames(path))]
+            found += [(f"{path.stem.split('_')[0]} {i + 1}", image) for i, image in enumerate(clip_frames(path))]
         else:
             print(f"{path} is absent: left out", file=sys.stderr)
     path = MEDIA_DIR / PORTRAIT
     if path.exists():
         image = cv2.imread(str(path))
         h, w = image.shape[:2]
-        found.append((path.stem, cv2.resize(image, (640, round(h * 640 / w)), interpolation=cv2.INTER_AREA)))
+        found.append(("portrait", cv2.resize(image, (640, round(h * 640 / w)), interpolation=cv2.INTER_AREA)))
     else:
         print(f"{path} is absent: left out", file=sys.stderr)
     return found
@@ -81,8 +81,8 @@ def face_box(faces: list, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 def label(image: np.ndarray, text: str) -> np.ndarray:
     out = image.copy()
-    cv2.putText(out, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
@@ -136,7 +136,7 @@ def main() -> int:
             for style, stylizer in stylizers.items():
                 out = stylizer.stylize(image, stylizer.head_matrices(found))
                 caption = f"{'before' if style == STYLES[0] else 'after'}: {style}"
-                row.append(label(fit(out, args.width), f"{caption} ({name})"))
+                row.append(label(fit(out, args.width), f"{caption} - {name}"))
                 close.append(label(fit(out[y0:y1, x0:x1], round(args.width * 0.75)), caption))
             frames.append(row)
             faces.append(close)

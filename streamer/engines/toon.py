@@ -59,7 +59,7 @@ class ToonParams:
     stroke_lo: float = 0.3  # oriented ink mean where a stroke starts to count
     stroke_hi: float = 0.6  # ... and where it counts fully
     ink: float = 1.0  # darkness of a full line (1: black)
-    saturation: float = 1.3
+    saturation: float = 1.2
 
 
 HEAD_PARAMS = ToonParams()
