@@ -1,4 +1,5 @@
-"""`streamer models ...`: list, import, verify and remove styles (see `streamer.engines.install`)."""
+"""`streamer models ...`: list, pull, import, verify and remove styles (see `streamer.engines.install`
+and `streamer.engines.pull`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from streamer.errors import InvalidInputError, ModelError
 
 
 def add_parser(commands) -> None:
-    models = commands.add_parser("models", help="list, import and verify styles")
+    models = commands.add_parser("models", help="list, pull, import and verify styles")
     sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     sub.add_parser("list", help="every style: family, input, files, whether installed, where to get it")
     imp = sub.add_parser(
@@ -22,6 +23,22 @@ def add_parser(commands) -> None:
     imp.add_argument("--style", help="a known style name (see `streamer models list`)")
     imp.add_argument("--family", choices=["dctnet", "photo2cartoon"], help="the architecture of a custom model")
     imp.add_argument("--name", help="the style name to give a custom model")
+    pull = sub.add_parser(
+        "pull",
+        help="download a style's official files and import them",
+        description="Download a learned style's official files (DCT-Net styles from ModelScope, whitebox from "
+        "GitHub), check them and import them. The weights' licence is shown; non-commercial or unstated "
+        "licences need --accept-license. photo2cartoon cannot be downloaded automatically: the command "
+        "prints how to get its files and exits with status 2.",
+    )
+    pull.add_argument("style", help="the style to pull (see `streamer models list`)")
+    pull.add_argument("--accept-license", action="store_true", help="accept the licence of the weights")
+    pull.add_argument(
+        "--accept-changed",
+        action="store_true",
+        help="accept ModelScope files that differ from those pulled the first time (an updated model)",
+    )
+    pull.add_argument("--no-progress", action="store_true", help="no progress bar")
     verify = sub.add_parser("verify", help="check stored styles: checksums and a test inference")
     verify.add_argument("styles", nargs="*", help="styles to check (default: all installed)")
     remove = sub.add_parser("remove", help="delete a stored style")
@@ -30,7 +47,8 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"list": _list, "import": _import, "verify": _verify, "remove": _remove}[args.models_command](args)
+    commands = {"list": _list, "pull": _pull, "import": _import, "verify": _verify, "remove": _remove}
+    return commands[args.models_command](args)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -85,6 +103,21 @@ def _import(args: argparse.Namespace) -> int:
     print(f"converting {args.path} into style {style!r} ({family}) ...", flush=True)
     result = import_style(args.path, style, family, custom=custom)
     print(f"stored {style!r} in {result.folder}; use it with --style {style}")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from streamer.engines.pull import pull
+
+    result = pull(
+        args.style,
+        accept_license=args.accept_license,
+        accept_changed=args.accept_changed,
+        progress=not args.no_progress,
+        say=lambda line: print(line, flush=True),
+    )
+    if result is not None:
+        print(f"stored {args.style!r} in {result.folder}; use it with --style {args.style}")
     return 0
 
 
