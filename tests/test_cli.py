@@ -112,7 +112,7 @@ def test_the_page_is_found_in_the_web_folder_of_a_checkout():
     from streamer.server.server import page_files
 
     files = page_files()
-    assert sorted(files) == ["app.js", "index.html", "style.css"]
+    assert sorted(files) == ["app.js", "chart.js", "index.html", "style.css"]
     assert all(path.is_file() and path.parent.name in ("web", "webpage") for path in files.values())
 
 
@@ -162,7 +162,7 @@ def test_the_wheel_carries_the_page_and_the_samples_and_no_top_level_trt_build(t
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("streamer-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {f"streamer/webpage/{n}" for n in ("index.html", "app.js", "style.css")} <= names
+    assert {f"streamer/webpage/{n}" for n in ("index.html", "app.js", "chart.js", "style.css")} <= names
     assert {f"streamer/samples/{n}.jpg" for n in ("astronaut", "coffee", "chelsea", "rocket", "camera")} <= names
     assert "streamer/trt_build/__main__.py" in names and "streamer/cli/__main__.py" in names
     assert not any(n.startswith(("trt_build/", "web/")) for n in names)
