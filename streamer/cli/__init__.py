@@ -4,7 +4,8 @@
                                    --background-short-side 360] [--crf 18] [--preset veryfast]
     streamer batch INPUT... --out DIR [--workers N] [--ray [ADDRESS]] [--segment-seconds S] [stylize options]
     streamer live --source SOURCE --sink SINK [--sink SINK ...] [--style NAME] ...
-    streamer models list | import PATH --style NAME | import PATH --family dctnet --name NAME | verify | remove
+    streamer models list | pull STYLE [--accept-license] | import PATH --style NAME
+                    | import PATH --family dctnet --name NAME | verify | remove
     streamer serve [--host 127.0.0.1] [--port 8080] [--style NAME] ...
     streamer demo [--host 127.0.0.1] [--port 7860] [--style NAME] ...
 
