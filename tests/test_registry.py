@@ -313,3 +313,13 @@ def test_serve_refuses_a_default_style_that_is_not_installed(streamer_home, monk
     assert main(["serve", "--style", "sketch"]) == EXIT_USER_ERROR
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "style 'sketch' is not installed" in error
+
+
+def test_a_style_that_is_not_installed_says_how_to_pull_it(streamer_home):
+    with pytest.raises(ModelError) as anime:
+        open_engine("anime")
+    assert "run `streamer models pull anime --accept-license`" in str(anime.value)
+    assert "streamer models import PATH --style anime" in str(anime.value), "and the way by hand"
+    with pytest.raises(ModelError) as p2c:
+        open_engine("photo2cartoon")
+    assert "models pull" not in str(p2c.value), "photo2cartoon's weights cannot be pulled"

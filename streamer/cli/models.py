@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from streamer.engines import store
     from streamer.engines.families import FAMILIES
-    from streamer.engines.registry import CATALOG, DEFAULT_STYLE, available_styles
+    from streamer.engines.registry import CATALOG, DEFAULT_STYLE, available_styles, pull_command
 
     installed = {m.style: m for m in store.installed_styles()}
     available = available_styles()
@@ -72,6 +72,8 @@ def _list(args: argparse.Namespace) -> int:
             print("  input: any head crop and background; uint8 BGR")
         if spec and spec.files:
             print(f"  files: {', '.join(spec.files)}; get them from {spec.source} (licence: {spec.licence})")
+            if name not in available and (pull := pull_command(name)):
+                print(f"  install: {pull}")
         if manifest:
             stored = "; ".join(f"{manifest.files[r]} sha256 {h[:16]}" for r, h in sorted(manifest.sha256.items()))
             sources = "; ".join(f"{n} sha256 {h[:16]}" for n, h in manifest.source.items())

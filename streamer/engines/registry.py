@@ -146,10 +146,21 @@ def _unavailable_style_error(style: str) -> StreamerError:
     spec = CATALOG.get(style)
     if spec is None:
         return InvalidInputError(f"unknown style {style!r}; available: {', '.join(available_styles())}")
-    return ModelError(
-        f"style {style!r} is not installed: get {', '.join(spec.files)} from {spec.source}, "
-        f"then run: streamer models import PATH --style {style}"
-    )
+    by_hand = f"get {', '.join(spec.files)} from {spec.source}, then run: streamer models import PATH --style {style}"
+    pull = pull_command(style)
+    if pull:
+        return ModelError(f"style {style!r} is not installed: run `{pull}` (or {by_hand})")
+    return ModelError(f"style {style!r} is not installed: {by_hand}")
+
+
+def pull_command(style: str) -> str | None:
+    """The `streamer models pull` command that installs `style`, or None where it cannot be pulled."""
+    from streamer.engines.pull import ManualOnly, pull_sources
+
+    source = pull_sources().get(style)
+    if source is None or isinstance(source.origin, ManualOnly):
+        return None
+    return f"streamer models pull {style}" + (" --accept-license" if source.licence.needs_acceptance else "")
 
 
 def check_available(style: str) -> None:
