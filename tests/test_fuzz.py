@@ -1,0 +1,77 @@
+"""The fuzz runner (`benchmarks/fuzz.py`) with a few cases: damaged media and model files each end
+in one line and a valid exit status, never a traceback, a hang or a half-written output; a .pt
+whose pickle would create a file is refused without running it. BENCHMARKS.md has the long runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py"
+
+
+def _load_runner():
+    spec = importlib.util.spec_from_file_location("fuzz_runner", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fuzz_runner"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+fuzz = _load_runner()
+
+
+def _run(tmp_path: Path, *args: str) -> dict:
+    report = tmp_path / "fuzz.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *args, "--json", str(report)], capture_output=True, text=True, timeout=900
+    )
+    assert report.exists(), done.stderr
+    data = json.loads(report.read_text())
+    failures = [c for c in data["cases"] if c["verdict"] != "pass"]
+    assert done.returncode == 0 and not failures, failures or done.stdout
+    return data
+
+
+@pytest.mark.slow
+def test_damaged_media_of_every_container_is_handled(tmp_path):
+    data = _run(tmp_path, "--area", "media", "--cases", "12", "--seed", "7", "--timeout", "90")
+    cases = data["cases"]
+    assert len(cases) == 12
+    assert {c["seed_name"] for c in cases} >= {"seed.mp4", "seed.webm", "seed.avi", "seed.jpg", "no_frames.mkv"}
+    assert {c["status"] for c in cases} <= {0, 2, 3}
+
+
+@pytest.mark.slow
+def test_damaged_model_files_and_a_pickle_payload_are_refused(tmp_path):
+    pytest.importorskip("torch")
+    data = _run(tmp_path, "--area", "models", "--cases", "3", "--seed", "3", "--timeout", "120")
+    payload = next(c for c in data["cases"] if c["mutation"] == "pickle that creates a file")
+    assert payload["status"] == 2 and "not a safe PyTorch checkpoint" in payload["message"]
+
+
+def test_the_mutations_change_the_file():
+    rng = random.Random(0)
+    data = bytes(range(256)) * 8
+    for mutate in fuzz.MUTATIONS.values():
+        assert mutate(data, rng) != data
+
+
+def test_a_traceback_a_hang_or_two_error_lines_fail_a_case():
+    def judged(status, err):
+        case = fuzz.Case("media", "seed.mp4", "bit flips")
+        fuzz._judge_messages(case, status, err)
+        return case.verdict
+
+    assert judged(None, "") == "hang"
+    assert judged(1, 'Traceback (most recent call last):\n  File "x"\nValueError: boom') == "traceback"
+    assert judged(1, "streamer: error: x") == "exit status 1"
+    assert judged(2, "streamer: error: one\nstreamer: error: two") == "2 error lines"
+    assert judged(2, "streamer: error: cannot read in.mp4") == ""  # fine so far: the output is checked next
