@@ -173,7 +173,7 @@ def test_skin_keeps_its_hue():
     assert chroma_in <= chroma_out <= 1.5 * chroma_in, "chroma kept (with the cartoon's boost), not lost"
 
 
-def test_poster_the_first_look_is_still_offered(capsys):
+def test_poster_the_first_look_is_still_offered(streamer_home, capsys):
     spec = CATALOG["poster"]
     assert spec.family == "builtin" and not spec.files
     assert not uses_reuse(EngineOptions(style="poster")), "a built-in style stylizes every frame"
