@@ -75,3 +75,50 @@ def test_a_traceback_a_hang_or_two_error_lines_fail_a_case():
     assert judged(1, "streamer: error: x") == "exit status 1"
     assert judged(2, "streamer: error: one\nstreamer: error: two") == "2 error lines"
     assert judged(2, "streamer: error: cannot read in.mp4") == ""  # fine so far: the output is checked next
+
+
+# Cases the fuzz runner found, kept as plain tests.
+
+
+def test_a_video_whose_codec_is_unknown_is_one_line(tmp_path, capsys):
+    from streamer.capture.synthetic import write_clip
+    from streamer.cli import main
+
+    from .conftest import moving_face
+
+    clip = tmp_path / "clip.mov"
+    write_clip(clip, (f.image for f in moving_face(duration=0.2, size=(160, 120))))
+    clip.write_bytes(clip.read_bytes().replace(b"avc1", b"zzzz"))  # a codec no decoder knows
+    assert main(["stylize", str(clip), str(tmp_path / "out.mp4"), "--no-progress"]) == 2
+    assert "video codec is unknown" in capsys.readouterr().err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_an_onnx_file_with_a_broken_node_is_one_line(tmp_path, streamer_home, capsys):
+    import onnx
+    from onnx import helper
+
+    from streamer.cli import main
+
+    graph = onnx.load_from_string(fuzz._small_onnx_graph())
+    graph.graph.node[0].attribute.append(helper.make_attribute("pads", "not a list of ints"))
+    model = tmp_path / "photo2cartoon_weights.onnx"
+    model.write_bytes(graph.SerializeToString())
+    assert main(["models", "import", str(model), "--style", "photo2cartoon"]) == 2
+    assert "is not a valid ONNX model" in capsys.readouterr().err
+    assert not (streamer_home / "models").exists() or not any((streamer_home / "models").iterdir())
+
+
+def test_weights_that_hold_nan_are_one_line(tmp_path, streamer_home, capsys):
+    torch = pytest.importorskip("torch")
+    from streamer.cli import main
+    from streamer.engines.models.photo2cartoon import Photo2Cartoon
+
+    state = Photo2Cartoon().generator.state_dict()
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first][...] = float("nan")
+    checkpoint = tmp_path / "photo2cartoon_weights.pt"
+    torch.save({"genA2B": state}, checkpoint)
+    assert main(["models", "import", str(checkpoint), "--style", "photo2cartoon"]) == 2
+    assert "NaN or infinite" in capsys.readouterr().err
+    assert not (streamer_home / "models").exists() or not any((streamer_home / "models").iterdir())

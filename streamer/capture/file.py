@@ -72,6 +72,9 @@ class FileSource:
         self.video.thread_type = "AUTO"
         self.audio_streams = list(self._container.streams.audio)
         ctx = self.video.codec_context
+        if ctx is None:  # PyAV has no decoder for the codec the header names
+            self._container.close()
+            raise InvalidInputError(f"{self.path.name}: its video codec is unknown (unsupported, or a damaged header)")
         if not ctx.width or not ctx.height:
             self._container.close()
             raise InvalidInputError(f"{self.path.name}: its video stream has no picture size (damaged header)")

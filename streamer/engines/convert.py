@@ -209,8 +209,10 @@ def wrap_photo2cartoon_onnx(path: Path):
 
     try:
         official = onnx.load(str(path))
-    except Exception as exc:  # onnx raises DecodeError and others for unreadable files
-        raise ModelError(f"{path.name} is not an ONNX model: {str(exc).splitlines()[0]}") from exc
+        onnx.checker.check_model(official)
+    except Exception as exc:  # onnx raises DecodeError, ValidationError and others for damaged files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path.name} is not a valid ONNX model: {first}") from exc
     graph = official.graph
     initializers = {i.name for i in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
@@ -278,5 +280,8 @@ def wrap_photo2cartoon_onnx(path: Path):
     for node in merged.graph.node:
         node.input[:] = ["image" if i == "pre/image" else i for i in node.input]
         node.output[:] = ["stylized" if o == "post/stylized" else o for o in node.output]
-    onnx.checker.check_model(merged)
+    try:
+        onnx.checker.check_model(merged)
+    except onnx.checker.ValidationError as exc:
+        raise ModelError(f"{path.name}: wrapped for the engine it is not a valid model ({exc})") from exc
     return merged

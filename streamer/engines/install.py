@@ -74,11 +74,16 @@ def _store_network(module, role: str, folder: Path, spec) -> dict[str, str]:
     else:
         import torch
 
+        if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
+            raise ModelError(f"the {role} network's weights hold NaN or infinite values (a damaged file)")
         _export_checked(module, folder / name, spec.layout.size, dynamic=spec.has_background)
         torch.save(module.state_dict(), folder / f"{role}.pt")  # for the torch backend
         files[f"{role}_torch"] = f"{role}.pt"
     if spec.int8:
-        quantize_int8(folder / name, folder / f"{role}.int8.onnx", spec.layout.size)
+        try:
+            quantize_int8(folder / name, folder / f"{role}.int8.onnx", spec.layout.size)
+        except (AssertionError, ValueError, RuntimeError) as exc:  # ONNX Runtime's quantizer on odd weights
+            raise ModelError(f"the {role} network cannot be quantized to int8 ({exc}): a damaged file?") from exc
         _check_onnx_runs(folder / f"{role}.int8.onnx", spec.layout.size)
         files[f"{role}_int8"] = f"{role}.int8.onnx"
     return files
