@@ -318,8 +318,16 @@ def test_serve_refuses_a_default_style_that_is_not_installed(streamer_home, monk
 def test_a_style_that_is_not_installed_says_how_to_pull_it(streamer_home):
     with pytest.raises(ModelError) as anime:
         open_engine("anime")
-    assert "run `streamer models pull anime --accept-license`" in str(anime.value)
+    assert "run `streamer models pull anime`" in str(anime.value)
     assert "streamer models import PATH --style anime" in str(anime.value), "and the way by hand"
     with pytest.raises(ModelError) as p2c:
         open_engine("photo2cartoon")
     assert "models pull" not in str(p2c.value), "photo2cartoon's weights cannot be pulled"
+
+
+def test_the_catalog_and_the_pull_sources_agree():
+    from streamer.engines.pull import ManualOnly, pull_sources
+    from streamer.engines.registry import CATALOG
+
+    downloadable = {name for name, source in pull_sources().items() if not isinstance(source.origin, ManualOnly)}
+    assert downloadable == {name for name, spec in CATALOG.items() if spec.pullable}

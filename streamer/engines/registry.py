@@ -45,7 +45,8 @@ _DCTNET_FILES = ("cartoon_h.pb", "cartoon_bg.pb", "alpha.jpg")
 @dataclass(frozen=True)
 class StyleSpec:
     """A known style. `backends` and `devices`, when given, are the only ones it runs on;
-    `model_id` is the style's ModelScope model (`streamer models pull` downloads it)."""
+    `model_id` is the style's ModelScope model; `pullable`: `streamer models pull` can download
+    its files (`streamer.engines.pull` says from where)."""
 
     name: str
     family: str
@@ -56,12 +57,20 @@ class StyleSpec:
     backends: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
     model_id: str = ""
+    pullable: bool = False
 
 
 def _dctnet(name: str, model_id: str, description: str) -> StyleSpec:
     source = f"{_MODELSCOPE}{model_id} (the model folder)"
     return StyleSpec(
-        name, "dctnet", description, _DCTNET_FILES, source, "see the model card", model_id=f"damo/{model_id}"
+        name,
+        "dctnet",
+        description,
+        _DCTNET_FILES,
+        source,
+        "see the model card",
+        model_id=f"damo/{model_id}",
+        pullable=True,
     )
 
 
@@ -108,6 +117,7 @@ CATALOG: dict[str, StyleSpec] = {
             ("whitebox_cartoon_gan_fp16.tflite",),
             "https://github.com/margaretmz/Cartoonizer-with-TFLite (android/app/src/main/ml/)",
             "CC BY-NC-SA 4.0 (non-commercial)",
+            pullable=True,
         ),
     )
 }
@@ -154,13 +164,10 @@ def _unavailable_style_error(style: str) -> StreamerError:
 
 
 def pull_command(style: str) -> str | None:
-    """The `streamer models pull` command that installs `style`, or None where it cannot be pulled."""
-    from streamer.engines.pull import ManualOnly, pull_sources
-
-    source = pull_sources().get(style)
-    if source is None or isinstance(source.origin, ManualOnly):
-        return None
-    return f"streamer models pull {style}" + (" --accept-license" if source.licence.needs_acceptance else "")
+    """The `streamer models pull` command that installs `style` (it shows the licence and says when
+    it must be accepted), or None where the files cannot be pulled."""
+    spec = CATALOG.get(style)
+    return f"streamer models pull {style}" if spec is not None and spec.pullable else None
 
 
 def check_available(style: str) -> None:
