@@ -161,8 +161,12 @@ def test_cli_live_records_a_realtime_file_with_stats(tmp_path, capsys, face_clip
         ]
     )
     assert code == 0
-    summary = re.search(r"live: (\d+) frames in, (\d+) out, (\d+) dropped", capsys.readouterr().out)
-    frames_in, frames_out, dropped = map(int, summary.groups())
+    summary = re.search(
+        r"live: (\d+) frames in, (\d+) out, (\d+) dropped, (\d+) left out by a reduced frame rate",
+        capsys.readouterr().out,
+    )
+    frames_in, frames_out, dropped, skipped = map(int, summary.groups())
     assert frames_in == 45, "a file played in real time delivers every frame"
-    assert frames_out + dropped == frames_in and len(probe(out).frame_times) == frames_out
+    # (a loaded machine may drop frames or take a half-rate rung: every frame is counted once)
+    assert frames_out + dropped + skipped == frames_in and len(probe(out).frame_times) == frames_out
     assert stats.read_text().count("\n") >= 1  # a 1.5 s clip played in real time: at least one second

@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     latencies = sorted(summary.latencies_ms)
     p99 = f"{latencies[int(0.99 * (len(latencies) - 1))]:.0f} ms" if latencies else "- (no frame written)"
     print(
-        f"live: {summary.frames_in} frames in, {summary.frames_out} out, {summary.dropped} dropped; latency p99 {p99}"
+        f"live: {summary.frames_in} frames in, {summary.frames_out} out, {summary.dropped} dropped, "
+        f"{summary.skipped} left out by a reduced frame rate; latency p99 {p99}"
     )
     # Every output failed, or the source cannot be used: the status lines said why.
     return EXIT_USER_ERROR if summary.failed or summary.source_failed else 0
