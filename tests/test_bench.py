@@ -16,13 +16,16 @@ from streamer.bench.judge import (
     Figures,
     advise,
     judge,
+    rate,
 )
 from streamer.bench.measure import (
+    CpuSample,
     FileFigures,
     LiveFigures,
     Machine,
     NetworkFigures,
     Settings,
+    others_cores,
     summarize_live,
 )
 from streamer.bench.reference import REFERENCES, Reference, ReferenceKey, find_reference
@@ -83,7 +86,7 @@ def figures(
     stages: dict[str, float] | None = None,
     live: LiveFigures | None = None,
     cores: int = 2,
-    load: float | None = 0.1,
+    others: float | None = 0.1,
     gpu: str | None = None,
     gpu_usable: bool = False,
     int8_stored: bool = False,
@@ -102,7 +105,7 @@ def figures(
     )
     stages = stages if stages is not None else {"decode": 4.0, "track": 9.0, "heads": 11.0, "background": 8.0}
     return Figures(
-        Machine(cores, "cpu", "Linux x86_64", "3.11", load, gpu),
+        Machine(cores, "cpu", "Linux x86_64", "3.11", others, gpu),
         settings,
         NetworkFigures(head_ms, background_ms, 288, (480, 360), 9),
         FileFigures(300, 300 / fps, fps, stages),
@@ -149,18 +152,48 @@ def test_passing_live_frames_through_is_lower_than_expected():
     assert "at level 5" in live and "the reference settled at level 1" in live
 
 
-def test_every_figure_well_above_the_expected_is_higher():
-    slow_live = (replace(TABLE[0], live_stylized_fps=15.0),)
-    verdict = judge(figures(fps=90.0, live=live_figures(stylized=30.0)), slow_live)
+def test_half_the_source_rate_live_is_normal_only_on_a_slower_machine():
+    half_rate = live_figures(stylized=15.0, level=4)
+    assert judge(figures(live=half_rate), TABLE).judgements[1].status == LOWER
+    slower = figures(head_ms=10.0, background_ms=15.0, fps=40.0, live=half_rate)  # 0.8x the reference's speed
+    assert judge(slower, TABLE).judgements[1].status == NORMAL
+
+
+def test_against_a_reference_that_passed_everything_through_any_stylized_frame_is_higher():
+    assert rate(0.0, 0.0) == NORMAL
+    assert rate(30.0, 0.0) == HIGHER
+    assert [rate(v, 10.0) for v in (6.0, 7.5, 14.5)] == [LOWER, NORMAL, HIGHER]
+
+
+def test_file_mode_well_above_the_expected_is_higher():
+    verdict = judge(figures(fps=90.0), TABLE)
     assert verdict.status == HIGHER
+    assert verdict.text == "higher than expected: file mode faster than this machine's speed explains"
 
 
-def test_a_busy_cpu_is_named_as_the_likely_cause():
-    verdict = judge(figures(fps=20.0, load=3.5), TABLE)
+def test_live_at_the_source_rate_is_normal_even_where_less_was_expected():
+    slower = figures(head_ms=16.0, background_ms=24.0, fps=25.0, live=live_figures(stylized=30.0, level=3))
+    verdict = judge(slower, TABLE)  # half the reference's speed: 15 fps expected, the scheduler gave up quality
+    assert verdict.judgements[1].expected == pytest.approx(15.0)
+    assert verdict.judgements[1].status == NORMAL and verdict.status == NORMAL
+
+
+def test_a_busy_cpu_is_named_with_the_verdict():
+    verdict = judge(figures(fps=20.0, others=0.8), TABLE)
     assert verdict.status == LOWER
-    assert "other programs were using the CPU: load average 3.5 on 2 cores" in verdict.text
-    assert any("load average was 3.5" in remark for remark in verdict.remarks)
-    assert "other programs" not in judge(figures(fps=20.0, load=0.2), TABLE).text
+    assert verdict.text.endswith("(but other programs used 0.8 of the 2 cores meanwhile)")
+    assert any("other programs used 0.8 of the 2 cores" in remark for remark in verdict.remarks)
+    assert judge(figures(others=0.8), TABLE).text.startswith("normal for this machine's speed (but other programs")
+    assert "other programs" not in judge(figures(fps=20.0, others=0.2), TABLE).text
+    assert "other programs" not in judge(figures(fps=20.0, others=None), TABLE).text
+
+
+def test_other_programs_cpu_time_is_what_all_cores_used_beyond_this_process():
+    start = CpuSample(wall=100.0, busy=50.0, own=10.0)
+    end = CpuSample(wall=110.0, busy=70.0, own=25.0)  # 20 s busy, 15 s of it ours, over 10 s
+    assert others_cores(start, end) == 0.5
+    assert others_cores(start, CpuSample(wall=110.0, busy=60.0, own=25.0)) == 0.0  # tick rounding: never negative
+    assert others_cores(None, end) is None
 
 
 def test_another_core_count_makes_the_verdict_a_rough_guide():

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamer.bench.judge import Figures
-from streamer.bench.measure import machine, make_clip, measure_file, measure_live, measure_network
+from streamer.bench.measure import (
+    cpu_sample,
+    machine,
+    make_clip,
+    measure_file,
+    measure_live,
+    measure_network,
+    others_cores,
+)
 
 if TYPE_CHECKING:
     from streamer.pipeline.file_job import StylizeOptions
@@ -31,7 +39,8 @@ def run_bench(
     """Measure `options` on a generated clip of `seconds` (file mode) and `live_seconds` of live mode.
     `progress` gets one line as each step starts. Raises `StreamerError` for a style or backend that
     cannot be opened here."""
-    where = machine()  # before any work of ours, so its load average is the other programs'
+    start = cpu_sample()
+    where = machine()
     with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
         folder = Path(tmp)
         progress(f"making a {seconds:g} s clip (640x480, 30 fps, one moving face)")
@@ -42,4 +51,5 @@ def run_bench(
         file = measure_file(options, clip, folder)
         progress(f"live mode: playing the clip in real time for {live_seconds:g} s")
         live = measure_live(options, clip, live_seconds)
+    where.others_cores = others_cores(start, cpu_sample())
     return Figures(where, settings, network, file, live)

@@ -41,15 +41,52 @@ SETTLE_SHARE = 1 / 3  # the first third of a live run is the scheduler finding i
 
 @dataclass
 class Machine:
-    """Where it ran. `load_before`: the 1-minute load average when the bench started (other programs'
-    work; None where the OS has none). `gpu`: the NVIDIA GPU's name, None without one."""
+    """Where it ran. `others_cores`: how many cores' worth of CPU time other programs (and the
+    hypervisor) took while the bench ran (None where /proc/stat is not there). `gpu`: the NVIDIA
+    GPU's name, None without one."""
 
     cores: int
     cpu: str
     system: str
     python: str
-    load_before: float | None
+    others_cores: float | None
     gpu: str | None
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """Seconds since boot: `busy` of all cores together (/proc/stat, steal included), `own` this
+    process's user and system time; `wall` the monotonic clock."""
+
+    wall: float
+    busy: float
+    own: float
+
+
+def cpu_sample() -> CpuSample | None:
+    """The CPU time used so far, by everything and by this process (None without /proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] != "cpu" or len(fields) < 9:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    ticks = os.sysconf("SC_CLK_TCK")
+    own = os.times()
+    return CpuSample(
+        time.monotonic(),
+        (user + nice + system + irq + softirq + steal) / ticks,
+        own.user + own.system + own.children_user + own.children_system,
+    )
+
+
+def others_cores(start: CpuSample | None, end: CpuSample | None) -> float | None:
+    """Cores' worth of CPU time used between two samples by everything but this process."""
+    if start is None or end is None or end.wall <= start.wall:
+        return None
+    others = (end.busy - start.busy) - (end.own - start.own)
+    return round(max(0.0, others / (end.wall - start.wall)), 2)
 
 
 @dataclass
@@ -118,17 +155,14 @@ class LiveFigures:
     records: list[dict]
 
 
-def machine() -> Machine:
-    try:
-        load: float | None = round(os.getloadavg()[0], 2)
-    except OSError:
-        load = None
+def machine(others: float | None = None) -> Machine:
+    """This machine, with `others` (see `Machine.others_cores`) measured by the caller."""
     return Machine(
         cores=os.cpu_count() or 1,
         cpu=_cpu_name(),
         system=f"{platform.system()} {platform.machine()}",
         python=platform.python_version(),
-        load_before=load,
+        others_cores=others,
         gpu=_gpu_name(),
     )
 
@@ -287,6 +321,8 @@ def measure_live(options: StylizeOptions, clip: Path, seconds: float) -> LiveFig
         lambda: RealtimeFileSource(clip, loop=True), [NullSink()], live_options, status=statuses.append
     )
     summary = pipeline.run()
+    if "interrupted" in statuses:  # Ctrl-C: the live loop stops cleanly, and so does the bench
+        raise KeyboardInterrupt
     return summarize_live(summary.stats, seconds, FPS, live_options.budget_ms, statuses)
 
 

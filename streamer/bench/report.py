@@ -21,7 +21,7 @@ def as_json(figures: Figures, verdict: Verdict, advice: list[Advice]) -> str:
 def as_text(figures: Figures, verdict: Verdict, advice: list[Advice]) -> str:
     """The figures, the comparison and the verdict in a few lines, then the advice."""
     m, s, n, f, live = figures.machine, figures.settings, figures.network, figures.file, figures.live
-    load = f", load average {m.load_before} before the run" if m.load_before is not None else ""
+    load = f", {m.others_cores:g} cores used by other programs meanwhile" if m.others_cores is not None else ""
     gpu = f", GPU {m.gpu}" if m.gpu else ""
     stages = " | ".join(f"{name} {ms:.1f}" for name, ms in f.stage_ms.items())
     p50, p99 = (f"{v:.0f} ms" if v is not None else "-" for v in (live.latency_ms_p50, live.latency_ms_p99))
