@@ -250,11 +250,21 @@ def test_int8_is_advised_for_fp32_on_a_cpu_only_where_it_is_stored():
 
 
 def test_the_built_in_background_is_advised_when_the_learned_one_dominates():
-    heavy = advise(figures(key=LEARNED, head_ms=60.0, background_ms=150.0))
+    heavy = advise(figures(key=LEARNED, head_ms=60.0, background_ms=150.0), TABLE)
     assert options_of(heavy)[0] == "--background-style toon"
     assert "150 ms a frame against 60 ms for a head" in heavy[0].reason
+    assert "on the reference machine" not in heavy[0].reason  # TABLE has no figures for it
     light = figures(key=LEARNED, head_ms=60.0, background_ms=30.0, stages={"heads": 20.0, "background": 10.0})
-    assert "--background-style toon" not in options_of(advise(light))
+    assert "--background-style toon" not in options_of(advise(light, TABLE))
+
+
+def test_advice_quotes_the_reference_figures_of_the_advised_settings():
+    toon_background = Reference(replace(LEARNED, background="toon"), "test CPU", "measured", 80.0, 50.0, 1, "r", 30.0)
+    with_toon = (*TABLE, toon_background)
+    found = advise(figures(key=LEARNED, head_ms=60.0, background_ms=150.0), with_toon)
+    assert found[0].option == "--background-style toon"
+    quoted = "(on the reference machine: file mode 50.0 fps against 12.0, live 30 stylized fps against 20)"
+    assert found[0].reason.endswith(quoted)
 
 
 def test_reuse_comes_first_for_a_learned_style_stylized_on_every_frame():

@@ -9,7 +9,8 @@ the expected one (live: `LIVE_LOW`..`HIGH`) is normal for this machine's speed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from streamer.bench.measure import FileFigures, LiveFigures, Machine, NetworkFigures, Settings
 from streamer.bench.reference import REFERENCES, Reference, ReferenceKey, find_reference
@@ -175,11 +176,25 @@ def _remarks(machine: Machine) -> list[str]:
     return remarks
 
 
-def advise(figures: Figures) -> list[Advice]:
+def _on_reference(settings: Settings, table: tuple[Reference, ...], **change: Any) -> str:
+    """What the reference machine measured with `change` made to these settings, against without,
+    as a clause ("" unless both are measured)."""
+    key = reference_key(settings)
+    now, then = find_reference(key, table), find_reference(replace(key, **change), table)
+    if now is None or then is None or not (now.is_measured and then.is_measured) or now is then:
+        return ""
+    live = ""
+    if then.live_stylized_fps != now.live_stylized_fps:
+        live = f", live {then.live_stylized_fps:.0f} stylized fps against {now.live_stylized_fps:.0f}"
+    return f" (on the reference machine: file mode {then.file_fps:.1f} fps against {now.file_fps:.1f}{live})"
+
+
+def advise(figures: Figures, table: tuple[Reference, ...] = REFERENCES) -> list[Advice]:
     """The settings that would help most (at most MAX_ADVICE, the largest gain first), each chosen
     from what was measured: a GPU present but unused, every head stylized on every frame, fp32 on a
     CPU where int8 is stored, a learned background costlier than the head, frames passed through
-    live, a built-in background that is file mode's longest stage."""
+    live, a built-in background that is file mode's longest stage. Where `table` has figures for the
+    advised settings, the reason quotes them."""
     s, network, file, live, machine = figures.settings, figures.network, figures.file, figures.live, figures.machine
     learned = s.family != "builtin"
     found: list[Advice] = []
@@ -200,15 +215,16 @@ def advise(figures: Figures) -> list[Advice]:
             Advice(
                 "--temporal reuse",
                 f"every head was stylized on every frame ({network.head_ms:.0f} ms a head{passed}); reuse stylizes "
-                "keyframes and carries them to the frames between by optical flow",
+                "keyframes and carries them to the frames between by optical flow"
+                + _on_reference(s, table, reuse=True),
             )
         )
     if s.device == "cpu" and s.precision == "fp32" and s.int8_stored:
         found.append(
             Advice(
                 "--precision int8",
-                f"the head network took {network.head_ms:.0f} ms in fp32; its int8 version is faster on CPUs (1.4x "
-                "to 2x in BENCHMARKS.md) and within 2 grey levels of fp32 on average",
+                f"the head network took {network.head_ms:.0f} ms in fp32; its int8 version is faster on CPUs and "
+                "within 2 grey levels of fp32 on average" + _on_reference(s, table, precision="int8"),
             )
         )
     stages = file.stage_ms
@@ -218,7 +234,8 @@ def advise(figures: Figures) -> list[Advice]:
             Advice(
                 "--background-style toon",
                 f"the style's own background network took {network.background_ms:.0f} ms a frame against "
-                f"{network.head_ms:.0f} ms for a head; the built-in background costs a fraction of that",
+                f"{network.head_ms:.0f} ms for a head; the built-in background costs a fraction of that"
+                + _on_reference(s, table, background="toon"),
             )
         )
     if live.passthrough_share >= PASSTHROUGH_ADVICE_SHARE:
