@@ -226,7 +226,8 @@ def test_the_most_specific_reference_is_chosen():
 
 
 def test_the_shipped_table_judges_the_defaults_and_marks_gpus_unmeasured():
-    defaults = [LEARNED, TOON]  # `--style toon` and a DCT-Net style, all options at auto, on a CPU
+    # `--style toon` and DCT-Net styles, all options at auto, on a CPU
+    defaults = [replace(TOON, style="toon"), replace(LEARNED, style="anime"), replace(LEARNED, style="whitebox")]
     for key in defaults:
         entry = find_reference(key)
         assert entry is not None and entry.is_measured, key
@@ -235,6 +236,7 @@ def test_the_shipped_table_judges_the_defaults_and_marks_gpus_unmeasured():
         entry = find_reference(ReferenceKey(family, "cuda", "fp16", "learned", False))
         assert entry is not None and not entry.is_measured and "not measured yet" in entry.measured
     assert all(r.is_measured == (r.key.device == "cpu") for r in REFERENCES)
+    assert find_reference(replace(TOON, style="poster")) is None  # another built-in graph: not judged as toon
 
 
 # -- the advice -------------------------------------------------------------------------------------
@@ -358,6 +360,7 @@ def test_bench_json_has_every_figure_and_a_verdict(capsys):
         "precision": "fp32",
         "background": "toon",
         "reuse": False,
+        "style": "toon",
     }
     assert all(set(a) == {"option", "reason"} for a in data["advice"])
     assert "bench: live mode" in err

@@ -74,7 +74,8 @@ class Advice:
 
 
 def reference_key(settings: Settings) -> ReferenceKey:
-    return ReferenceKey(settings.family, settings.device, settings.precision, settings.background, settings.reuse)
+    s = settings
+    return ReferenceKey(s.family, s.device, s.precision, s.background, s.reuse, s.style)
 
 
 def rate(measured: float, expected: float, low: float = LOW) -> str:
@@ -88,7 +89,8 @@ def rate(measured: float, expected: float, low: float = LOW) -> str:
 
 def describe(key: ReferenceKey) -> str:
     """A reference key in words, e.g. "dctnet style on cpu in int8, its own background, temporal reuse"."""
-    parts = [f"{key.family} style on {key.device}" + (f" in {key.precision}" if key.precision else "")]
+    name = f"built-in {key.style}" if key.family == "builtin" and key.style else key.family
+    parts = [f"{name} style on {key.device}" + (f" in {key.precision}" if key.precision else "")]
     if key.background is not None:
         parts.append(
             {"learned": "its own background", "toon": "the built-in background"}.get(key.background, "no background")

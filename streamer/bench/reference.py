@@ -14,13 +14,15 @@ from dataclasses import dataclass, fields
 
 @dataclass(frozen=True)
 class ReferenceKey:
-    """What a reference entry is for; a field left None matches any value."""
+    """What a reference entry is for; a field left None matches any value. `style` tells built-in
+    styles apart (each its own graph); the styles of one learned family share one network."""
 
     family: str
     device: str
     precision: str | None = None
     background: str | None = None
     reuse: bool | None = None
+    style: str | None = None
 
     def matches(self, other: ReferenceKey) -> bool:
         return all(
@@ -66,9 +68,10 @@ def _cpu(
     network_ms: float,
     file_fps: float,
     live: tuple[int, str, float],
+    style: str | None = None,
 ) -> Reference:
     level, rung, fps = live
-    key = ReferenceKey(family, "cpu", precision, background, reuse)
+    key = ReferenceKey(family, "cpu", precision, background, reuse, style)
     return Reference(key, CPU_2_CORES, measured, network_ms, file_fps, level, rung, fps)
 
 
@@ -76,7 +79,7 @@ def _cpu(
 REFERENCES: tuple[Reference, ...] = (
     _cpu(
         "builtin", "fp32", "toon", False, "2026-11-30, streamer bench --style toon",
-        19.6, 46.5, (0, "head every frame, background every frame", 30.0),
+        19.6, 46.5, (0, "head every frame, background every frame", 30.0), style="toon",
     ),
     _cpu(
         "dctnet", "int8", "learned", True, DCTNET_RUN,
