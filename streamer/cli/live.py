@@ -23,7 +23,7 @@ def add_parser(commands) -> None:
         "--sink",
         action="append",
         required=True,
-        help="vcam, preview, file:PATH, rtmp://..., srt://... (repeat for several)",
+        help="vcam, preview, file:PATH, rtmp://..., srt://..., null (discards; for measuring) (repeat for several)",
     )
     live.add_argument("--realtime", action="store_true", help="play a file source at its own pace, as a camera")
     live.add_argument("--loop", action="store_true", help="with --realtime: start the file again at its end")

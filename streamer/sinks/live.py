@@ -1,4 +1,4 @@
-"""Live outputs by name (`--sink`): vcam, preview, file:PATH, rtmp://..., srt://...
+"""Live outputs by name (`--sink`): vcam, preview, file:PATH, rtmp://..., srt://..., null
 
 Each is a `Sink` (see `streamer.sinks.base`); the live pipeline runs each on its own thread behind
 a link that never blocks it.
@@ -54,7 +54,7 @@ class RecordingSink:
 
 
 def parse_sink(spec: str) -> Sink:
-    """`--sink` text -> a sink: vcam, preview, file:PATH, rtmp://..., srt://..."""
+    """`--sink` text -> a sink: vcam, preview, file:PATH, rtmp://..., srt://..., null (discards frames)."""
     if spec == "vcam" or spec.startswith("vcam:"):
         from streamer.sinks.vcam import VirtualCameraSink
 
@@ -69,4 +69,8 @@ def parse_sink(spec: str) -> Sink:
         from streamer.sinks.stream import StreamSink
 
         return StreamSink(spec)
-    raise InvalidInputError(f"unknown sink {spec!r}; use vcam, preview, file:PATH, rtmp://... or srt://...")
+    if spec == "null":
+        from streamer.sinks.null import NullSink
+
+        return NullSink()
+    raise InvalidInputError(f"unknown sink {spec!r}; use vcam, preview, file:PATH, rtmp://..., srt://... or null")
