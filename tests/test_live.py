@@ -192,7 +192,7 @@ def test_an_engine_that_fails_mid_stream_falls_back_to_passthrough_and_retries(s
     )
     with caplog.at_level(logging.ERROR, logger="streamer"):
         summary = run_on_clock(pipeline, camera, clock)
-    assert summary.statuses == ["engine failed (device lost); passing frames through"] * 2
+    assert summary.statuses == [f"engine failed (device lost); {RETRYING}"] * 2
     failures = [r for r in caplog.records if r.exc_info]
     assert len(failures) == 2 and all(str(r.exc_info[1]) == "device lost" for r in failures)
     retry = 19 / 30 + 0.005 + ENGINE_RETRY_S  # the failed call's 5 ms, then the wait
@@ -200,6 +200,117 @@ def test_an_engine_that_fails_mid_stream_falls_back_to_passthrough_and_retries(s
     assert sink.indices == list(range(120)) and summary.dropped == 0
     untouched = [i for i in range(120) if np.array_equal(sink.pictures[i], frames[i % len(frames)])]
     assert untouched == list(range(19, 120))
+    # Counted from the start: the records at 1, 2 and 3 s are made before that second's first frame.
+    counts = [(r["t"], r["engine_failures"], r["passthrough_frames"]) for r in summary.stats]
+    assert counts == [(1.0, 1, 11), (2.0, 1, 41), (3.0, 2, 71), (pytest.approx(119 / 30, abs=1e-3), 2, 101)]
+    assert (summary.engine_failures, summary.passthrough_frames) == (2, 101)
+
+
+RETRYING = f"passing frames through for {ENGINE_RETRY_S:g} s, then trying again"
+
+
+class FailingWhile(SlowRunner):
+    """A `SlowRunner` whose calls raise `error()` while `failing(clock())` is true; `device` is what
+    it says it runs on."""
+
+    def __init__(self, clock, failing, error, device: str = "cpu") -> None:
+        super().__init__()
+        self.clock, self.failing, self.error, self.device = clock, failing, error, device
+
+    def _run(self, image):
+        if self.failing(self.clock()):
+            self.calls += 1
+            raise self.error()
+        return super()._run(image)
+
+
+def _failing_run(scene, failing, error, seconds: float, device: str = "cpu"):
+    """A run of `seconds` at 30 fps whose head network raises `error()` while `failing(t)`; every
+    picture kept."""
+    frames, points = scene
+    clock = FakeClock()
+    count = round(30 * seconds)
+    camera = Camera(frames, 30, count, clock)
+    sink = CollectSink(clock, keep=count)
+    runner = FailingWhile(clock, failing, error, device)
+    pipeline = LivePipeline(
+        lambda: camera,
+        [sink],
+        LiveOptions(fps=30),
+        open_engine=lambda style: engine_of(runner),
+        tracker_factory=lambda: FakeTracker([points]),
+        clock=clock,
+        open_stylizer=ClockedStylizers(clock, heads_ms=5),
+    )
+    summary = run_on_clock(pipeline, camera, clock)
+    untouched = [i for i in range(count) if np.array_equal(sink.pictures[i], frames[i % len(frames)])]
+    assert sink.indices == list(range(count)) and summary.dropped == 0, "nothing is lost"
+    return summary, untouched, runner
+
+
+def test_an_engine_that_raises_on_a_run_of_frames_passes_them_through_and_comes_back(scene):
+    """The head network raises while the clock is in [0.5 s, 3 s): frame 15 fails, the retry after
+    ENGINE_RETRY_S (frame 76, at 2.53 s) fails again, the next retry (frame 137, at 4.57 s) works
+    and the engine stays. The frames in between go out as captured, each counted."""
+    summary, untouched, runner = _failing_run(scene, lambda t: 0.5 <= t < 3.0, lambda: RuntimeError("bad frame"), 5.0)
+    first, second = 15 / 30 + 0.005 + ENGINE_RETRY_S, 76 / 30 + 0.005 + ENGINE_RETRY_S
+    assert 75 / 30 < first < 76 / 30 and 136 / 30 < second < 137 / 30
+    assert untouched == list(range(15, 137))
+    assert summary.statuses == [
+        f"engine failed (bad frame); {RETRYING}",
+        f"engine failed (bad frame); {RETRYING}",
+        "engine working again (122 frames went out as captured)",
+    ]
+    assert (summary.engine_failures, summary.passthrough_frames) == (2, 122)
+    last = summary.stats[-1]
+    assert (last["engine_failures"], last["passthrough_frames"]) == (2, 122)
+    assert runner.calls == 1 + 15 + 2 + 13, "warm-up, frames 0-14, the two failures, frames 137-149"
+
+
+class OutOfMemoryError(RuntimeError):
+    """Named as torch's (`torch.OutOfMemoryError`, `torch.cuda.OutOfMemoryError`): no torch needed."""
+
+
+ORT_ARENA = (
+    "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running Conv node. "
+    "Name:'Conv_3' Status Message: bfc_arena.cc:376 onnxruntime::BFCArena::AllocateRawInternal "
+    "Failed to allocate memory for requested buffer of size 643840"
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "device", "said"),
+    [
+        (lambda: OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB"), "cpu", "out of GPU memory"),
+        (lambda: RuntimeError(ORT_ARENA), "cuda", "out of GPU memory"),
+        (lambda: RuntimeError(ORT_ARENA), "cpu", "out of memory"),
+        (lambda: RuntimeError("Error Code 2: OutOfMemory (no further information)"), "cuda", "out of GPU memory"),
+    ],
+    ids=["torch", "onnxruntime-cuda", "onnxruntime-cpu", "tensorrt"],
+)
+def test_an_engine_out_of_gpu_memory_is_named_passes_frames_through_and_retries(scene, error, device, said):
+    """The head network runs out of memory at 1 s, once: the status says so (no traceback, no
+    message of the library's), frames go out as captured for ENGINE_RETRY_S, the retry works."""
+    summary, untouched, _ = _failing_run(scene, lambda t: 1.0 <= t < 1.01, error, 4.0, device)
+    assert untouched == list(range(30, 91)), "frame 30 fails; 91, at 3.03 s, is the first after the wait"
+    assert summary.statuses == [f"engine {said}; {RETRYING}", "engine working again (61 frames went out as captured)"]
+    assert (summary.engine_failures, summary.passthrough_frames) == (1, 61)
+    counts = [(r["t"], r["engine_failures"], r["passthrough_frames"]) for r in summary.stats]
+    assert counts[:3] == [(1.0, 0, 0), (2.0, 1, 30), (3.0, 1, 60)]
+
+
+def test_out_of_memory_is_recognised_through_the_exceptions_it_was_raised_from():
+    from streamer.pipeline.live import out_of_memory
+
+    try:
+        try:
+            raise OutOfMemoryError("CUDA out of memory")
+        except OutOfMemoryError as inner:
+            raise ValueError("the head network failed") from inner
+    except ValueError as outer:
+        assert out_of_memory(outer)
+    assert out_of_memory(RuntimeError("CUDNN_STATUS_ALLOC_FAILED"))
+    assert not out_of_memory(RuntimeError("device lost")) and not out_of_memory(ValueError("bad shape"))
 
 
 def _switch_style_after(index: int, controls: LiveControls, pipeline: LivePipeline, then=None):

@@ -15,10 +15,15 @@ latency budget.
 - Glass-to-glass latency is measured per frame, from capture to the first sink's write.
 - Once a second a stats record is made (and appended as one JSON line to `stats_json`), with the
   keys t, fps_in, fps_out, latency_ms_p50, latency_ms_p99, dropped, level, rung, keyframes, faces,
-  stage_ms (`level` indexes the ladder, `rung` says it in words, `keyframes` were stylized that second).
+  stage_ms, engine_failures, passthrough_frames (`level` indexes the ladder, `rung` says it in words,
+  `keyframes` were stylized that second; `dropped`, `engine_failures` and `passthrough_frames` count
+  from the start: the times the engine raised, and the frames sent as captured because it had).
 - `LiveControls` changes the style, the background and the strength while running.
-- A source that drops is reopened (status line); an engine that throws turns into passthrough for
-  `ENGINE_RETRY_S` (status line, traceback logged); a failing sink stops alone (status line).
+- A source that drops is reopened (status line); an engine that throws (any exception; running out
+  of GPU memory is recognised and named) turns into passthrough for `ENGINE_RETRY_S`, then is tried
+  again (a status line each way, the traceback logged, both counted in the stats); a style switched
+  to that cannot be opened leaves the current style running (status line); a failing sink stops
+  alone (status line).
 
 `step(frame, now)` is one frame's whole way through the main loop; `run()` is the threads and the
 loop around it. Time is read from an injected clock and every wait is injectable, so the loop runs
@@ -30,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -73,6 +79,8 @@ STATS_KEYS = (
     "keyframes",
     "faces",
     "stage_ms",
+    "engine_failures",
+    "passthrough_frames",
 )
 ENGINE_RETRY_S = 2.0
 # With temporal reuse a still background is stylized again only when the picture changes, so a
@@ -155,6 +163,8 @@ class LiveSummary:
     skipped: int = 0  # frames left out by a rung that sends fewer frames than come in
     failed: bool = False  # every output failed
     source_failed: str | None = None  # the source cannot be used (not a drop: it is not reopened)
+    engine_failures: int = 0  # times the engine raised (each: ENGINE_RETRY_S of passthrough, then a retry)
+    passthrough_frames: int = 0  # frames sent as captured because the engine had failed
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -215,6 +225,8 @@ class LivePipeline:
         self._tracker: FaceTracker | None = None
         self._loaded: list[StyleEngine] = []  # a switched-to style, opened and warmed up
         self._failed_until = -math.inf  # the engine failed: frames pass through until then
+        # The engine failed and has not stylized a frame since: the passthrough count at the first failure.
+        self._failing_since: int | None = None
         self._opened = False
         self._start = 0.0  # the clock when the run opened
         self._next_stats = math.inf
@@ -284,6 +296,8 @@ class LivePipeline:
             "keyframes": self._keyframes_since_stats(),
             "faces": self.faces,
             "stage_ms": stage_ms,
+            "engine_failures": self.summary.engine_failures,
+            "passthrough_frames": self.summary.passthrough_frames,
         }
         self.summary.stats.append(record)
         self.latest_stats = record
@@ -456,7 +470,9 @@ class LivePipeline:
             self.incoming.close()
 
     def _switch_style(self, name: str) -> None:
-        """Open and warm up the new style's engine off the main loop; `tick` swaps it in when ready."""
+        """Open and warm up the new style's engine off the main loop; `tick` swaps it in when ready.
+        A style that cannot be opened (not installed, a damaged model) is one status line, and the
+        current style goes on as it was."""
 
         def load() -> None:
             try:
@@ -468,8 +484,11 @@ class LivePipeline:
                     raise
                 self._loaded.append(engine)
                 self.controls.style = name
+            except StreamerError as exc:
+                self.status(f"style {name} not available: {exc}; {self.controls.style} goes on")
             except Exception as exc:
-                self.status(f"style {name} not available: {exc}")
+                log.error("style %s could not be opened", name, exc_info=exc)
+                self.status(f"style {name} not available ({_first_line(exc)}); {self.controls.style} goes on")
 
         self.style_loader = threading.Thread(target=load, name="style loader", daemon=True)
         self.style_loader.start()
@@ -481,7 +500,10 @@ class LivePipeline:
         level, rung = scheduler.level, scheduler.rung
         self.summary.levels.append(level)
         probe = frame.index % PROBE_EVERY == 0
-        if now < self._failed_until or (rung.passthrough and not probe):
+        if now < self._failed_until:
+            self.summary.passthrough_frames += 1
+            return frame.image
+        if rung.passthrough and not probe:
             return frame.image
         tracker, stylizer = self._tracker, self._stylizer
         assert tracker is not None and stylizer is not None, "open() first"
@@ -504,9 +526,18 @@ class LivePipeline:
             out = stylizer(frame, faces, mode, factor, refresh)
         except Exception as exc:
             log.error("engine failed; passing frames through for %g s", ENGINE_RETRY_S, exc_info=exc)
-            self.status(f"engine failed ({_first_line(exc)}); passing frames through")
+            self.summary.engine_failures += 1
+            if self._failing_since is None:
+                self._failing_since = self.summary.passthrough_frames
+            self.summary.passthrough_frames += 1
+            retry = f"passing frames through for {ENGINE_RETRY_S:g} s, then trying again"
+            self.status(f"{_engine_failure(exc, stylizer.engine)}; {retry}")
             self._failed_until = self._clock() + ENGINE_RETRY_S
             return frame.image
+        if self._failing_since is not None:
+            passed = self.summary.passthrough_frames - self._failing_since
+            self.status(f"engine working again ({passed} frames went out as captured)")
+            self._failing_since = None
         strength = self.controls.strength
         if strength < 1.0:
             out = cv2.addWeighted(out, strength, frame.image, 1.0 - strength, 0.0)
@@ -519,6 +550,41 @@ class LivePipeline:
         with self._lock:
             self._window["stages"].append(dict(frame.stage_ms))
         return out
+
+
+# What ONNX Runtime (its BFC arena, CUDA, cuBLAS, cuDNN), TensorRT and torch say when an allocation
+# fails: "Failed to allocate memory for requested buffer", "CUDA failure 2: out of memory",
+# "CUBLAS_STATUS_ALLOC_FAILED", "Error Code 2: OutOfMemory", "CUDA out of memory".
+_OUT_OF_MEMORY = re.compile(r"out ?of ?memory|failed to allocate memory|_ALLOC_FAILED|cudaErrorMemoryAllocation", re.I)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or while handling."""
+    found: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and all(cause is not seen for seen in found):
+        found.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return found
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it was raised from, says a device ran out of memory: torch's
+    `OutOfMemoryError` (`torch.cuda.OutOfMemoryError` before torch 2.5), or an error whose message
+    says an allocation failed. Matched by type name and message, so torch is never imported here."""
+    return any(type(e).__name__ == "OutOfMemoryError" or _OUT_OF_MEMORY.search(str(e)) for e in _chain(exc))
+
+
+def _engine_failure(exc: BaseException, engine: StyleEngine) -> str:
+    """The status line's first half for an engine that raised `exc`: "engine out of GPU memory"
+    (torch's error, a message naming CUDA, or a runner on a GPU), "engine out of memory", or
+    "engine failed (the message's first line)"."""
+    if not out_of_memory(exc):
+        return f"engine failed ({_first_line(exc)})"
+    said = " ".join(f"{type(e).__name__} {e}" for e in _chain(exc))
+    runners = [r for r in (engine.head_runner, engine.background_runner) if r is not None]
+    on_gpu = re.search(r"OutOfMemoryError|cuda|gpu", said, re.I) or any(r.device.startswith("cuda") for r in runners)
+    return f"engine out of {'GPU ' if on_gpu else ''}memory"
 
 
 def _first_line(exc: BaseException) -> str:
