@@ -151,7 +151,7 @@ def test_call_room_both_see_the_other_stylized_audio_is_relayed_and_leaving_is_t
     async def scenario():
         # Four VP8 streams and two pipelines share two cores here: a roomy budget keeps full quality.
         server, base = await _serve(web_server.ServerOptions(latency_budget_ms=400))
-        async with ClientSession() as http, http.post(f"{base}/api/rooms") as response:
+        async with ClientSession() as http, http.post(f"{base}/api/rooms", json={}) as response:
             room = (await response.json())["room"]
         assert len(room) >= 20  # an unguessable token
         a, b = Peer(frames, audio=True), Peer(frames, audio=True)
@@ -191,7 +191,7 @@ def test_a_room_tells_each_person_whether_the_other_is_there(frames):
 
     async def scenario():
         server, base = await _serve(web_server.ServerOptions(latency_budget_ms=400))
-        async with ClientSession() as http, http.post(f"{base}/api/rooms") as response:
+        async with ClientSession() as http, http.post(f"{base}/api/rooms", json={}) as response:
             room = (await response.json())["room"]
         first, second = Peer(frames), Peer(frames)
         try:

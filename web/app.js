@@ -243,7 +243,12 @@ function showRoom() {
 }
 
 async function newRoom() {
-  const { room } = await (await fetch("/api/rooms", { method: "POST" })).json();
+  const response = await fetch("/api/rooms", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+  const { room, error } = await response.json();
+  if (!response.ok) {
+    showMessage(["No new room.", error || `(HTTP ${response.status})`]);
+    return;
+  }
   state.room = room;
   history.replaceState(null, "", `?room=${encodeURIComponent(room)}`);
   showRoom();

@@ -9,24 +9,41 @@ Every session runs its own `LivePipeline` (thread): the newest incoming frame on
 scheduler, stats over a DataChannel once a second (fps, latency, level, faces), and runtime
 controls from the page (style, background, strength).
 
-Safety: binds 127.0.0.1 unless told otherwise; serves only its own page files; request bodies are
-capped and checked, and bad SDP or JSON gets a 4xx with one sentence; `max_sessions` caps the
-load (more are refused, the others unaffected); rooms hold at most `room_capacity` people; ICE
-servers are only those configured (none by default).
+Safety (each limit a constant here, overridable in `ServerOptions`):
+- binds 127.0.0.1 unless told otherwise; serves only its own page files; sends no CORS header, and
+  takes POSTs only as `Content-Type: application/json` (which a cross-site form cannot send);
+- request bodies are capped (`MAX_BODY`, `MAX_SDP`) and checked: bad JSON or SDP gets a 4xx with
+  one sentence; control messages that make no sense are ignored;
+- `max_sessions` caps the load (more are refused with 503, the others unaffected); one client
+  address may start `SESSIONS_PER_MINUTE` sessions and `ROOMS_PER_MINUTE` rooms a minute (429);
+- a vanished peer (a closed laptop: no goodbye, its video just stops) is closed within
+  `PEER_SILENCE_S` (10 s) plus one `WATCHDOG_PERIOD_S` (1 s) of its last frame; a peer that never
+  sends video, within `NO_MEDIA_TIMEOUT_S` (20 s); a failed ICE or DTLS connection at once;
+- room tokens are 256 random bits, kept only as their SHA-256 and compared in constant time; a room
+  with nobody in it (never joined, or left by the last person) is removed after `ROOM_IDLE_S`
+  (10 minutes), and at most `MAX_ROOMS` exist at once (503); rooms hold `room_capacity` people;
+- ICE servers are only those configured (none by default).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import ipaddress
 import json
+import logging
+import math
 import os
 import secrets
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -37,16 +54,37 @@ from streamer.errors import DeviceUnavailableError, StreamerError
 from streamer.pipeline.live import LiveControls, LiveOptions, LivePipeline
 from streamer.server.tracks import ForwardAudioTrack, ForwardVideoTrack, IncomingVideo
 
+log = logging.getLogger("streamer")
+
 PAGE_FILES = ("index.html", "app.js", "chart.js", "style.css")
-MAX_BODY = 64 * 1024
-MAX_SDP = 32 * 1024
-NO_MEDIA_TIMEOUT_S = 20.0
+MAX_BODY = 64 * 1024  # bytes of a request body (413 past it)
+MAX_SDP = 32 * 1024  # characters of an offer's session description
+MAX_MEDIA_SECTIONS = 8  # m= lines in an offer (a browser sends 2 or 3)
+MAX_CONTROL_MESSAGE = 4096  # bytes of a DataChannel control message (longer ones are ignored)
+MAX_STYLE_NAME = 64  # characters of a style name quoted back in an error
+NO_MEDIA_TIMEOUT_S = 20.0  # a session whose peer never sent a video frame is closed after this
+PEER_SILENCE_S = 10.0  # a session whose video sent no frame for this long is closed (a vanished peer)
+WATCHDOG_PERIOD_S = 1.0  # how often sessions and rooms are checked
+ROOM_IDLE_S = 600.0  # a room with nobody in it for this long is removed
+MAX_ROOMS = 100  # rooms that may exist at once
+ROOM_TOKEN_BYTES = 32  # 256 bits from `secrets`
+MAX_ROOM_TOKEN = 128  # characters: a longer "token" is not looked up
+SESSIONS_PER_MINUTE = 30.0  # sessions one client address may start a minute (a burst of as many)
+ROOMS_PER_MINUTE = 10.0  # rooms one client address may create a minute (a burst of as many)
+MAX_RATE_ADDRESSES = 10_000  # client addresses the rate caps remember at once
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # the page's address may carry a room token
+    "Content-Security-Policy": "default-src 'self'; media-src 'self' blob: mediastream:; "
+    "img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+}
 
 
 @dataclass
 class ServerOptions(EngineOptions):
     """Every session's engine options (`EngineOptions`; `style` is the page's default, and each
-    session gets its share of the cores instead of `threads`), then the server's own."""
+    session gets its share of the cores instead of `threads`), then the server's own: the limits
+    default to this module's constants."""
 
     max_faces: int = 4
     detect_every: int = 10
@@ -56,6 +94,12 @@ class ServerOptions(EngineOptions):
     fps: float = 30.0
     latency_budget_ms: float | None = None
     open_engine: Callable[[str], StyleEngine] | None = None  # for tests: style -> engine
+    peer_silence_s: float = PEER_SILENCE_S
+    no_media_timeout_s: float = NO_MEDIA_TIMEOUT_S
+    room_idle_s: float = ROOM_IDLE_S
+    max_rooms: int = MAX_ROOMS
+    sessions_per_minute: float = SESSIONS_PER_MINUTE
+    rooms_per_minute: float = ROOMS_PER_MINUTE
 
 
 def page_files() -> dict[str, Path]:
@@ -75,6 +119,61 @@ class BadRequest(Exception):
     """A client error: answered with 400 and this message."""
 
 
+def refuse(kind: type[web.HTTPException], sentence: str) -> web.HTTPException:
+    """`kind` (an aiohttp HTTP error) with the JSON body `{"error": sentence}`."""
+    return kind(text=json.dumps({"error": sentence}), content_type="application/json")
+
+
+class RateLimiter:
+    """A token bucket per client address: full at `per_minute` tokens, refilled at `per_minute` a
+    minute; each allowed action takes one. IPv6 addresses count by their /64 network (what one
+    subscriber gets). Only addresses whose bucket is not full are remembered, at most
+    `MAX_RATE_ADDRESSES` of them (the oldest are forgotten first), so memory stays bounded."""
+
+    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
+
+    @staticmethod
+    def key(address: str | None) -> str:
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return address or ""
+        if ip.version == 6 and ip.ipv4_mapped is None:
+            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, when = self._buckets.get(key, (self.per_minute, now))
+        return min(self.per_minute, tokens + (now - when) * self.per_minute / 60.0)
+
+    def allow(self, address: str | None) -> bool:
+        """Take a token for `address`: False when its bucket is empty."""
+        key, now = self.key(address), self._clock()
+        tokens = self._tokens(key, now)
+        self._buckets.pop(key, None)  # re-inserted last: the dict stays ordered oldest first
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > MAX_RATE_ADDRESSES:
+            self.forget_refilled()
+            while len(self._buckets) > MAX_RATE_ADDRESSES:
+                del self._buckets[next(iter(self._buckets))]
+        return True
+
+    def forget_refilled(self) -> None:
+        """Forget the addresses whose bucket is full again (they are back where they started)."""
+        now = self._clock()
+        for key in [k for k in self._buckets if self._tokens(k, now) >= self.per_minute]:
+            del self._buckets[key]
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
 class Session:
     """One browser peer: its connection, pipeline thread and forward tracks."""
 
@@ -87,6 +186,7 @@ class Session:
         self.channel = None
         self.pipeline: LivePipeline | None = None
         self.latency_s = 0.0
+        self.created_at = server.clock()
         self._incoming: IncomingVideo | None = None
         self._audio_task: asyncio.Task | None = None
         self._loop = asyncio.get_event_loop()
@@ -114,8 +214,11 @@ class Session:
 
     # -- media ------------------------------------------------------------------------------------
     def start_video(self, track) -> None:
+        """Stylize `track` on a pipeline thread of its own (only the peer's first video track)."""
+        if self._incoming is not None or self.closed:
+            return
         server = self.server
-        incoming = self._incoming = IncomingVideo(track)
+        incoming = self._incoming = IncomingVideo(track, server.clock)
         incoming.start()
         session = self
 
@@ -157,9 +260,28 @@ class Session:
             on_stats=on_stats,
             status=lambda text: self.send({"status": text}),
         )
-        threading.Thread(target=self.pipeline.run, name=f"session {self.id}", daemon=True).start()
+        threading.Thread(
+            target=self._run_pipeline, args=(self.pipeline,), name=f"session {self.id}", daemon=True
+        ).start()
+
+    def _run_pipeline(self, pipeline: LivePipeline) -> None:
+        """The session's thread: the pipeline until it ends, then the session closes with it."""
+        try:
+            pipeline.run()
+        except StreamerError as exc:  # the style could not be opened here
+            log.warning("session %s: %s", self.id, exc)
+            self.send({"status": f"stopped: {exc}"})
+        except Exception as exc:  # a bug: its traceback goes to the log
+            log.error("session %s: the pipeline failed", self.id, exc_info=exc)
+            self.send({"status": f"stopped: the pipeline failed ({type(exc).__name__})"})
+        finally:
+            self._call_in_loop(self.server.spawn_close, self)
 
     def start_audio(self, track) -> None:
+        """Relay `track` to the others in the room (only the peer's first audio track)."""
+        if self._audio_task is not None or self.closed:
+            return
+
         async def relay() -> None:
             from aiortc.mediastreams import MediaStreamError
 
@@ -175,26 +297,41 @@ class Session:
 
         self._audio_task = asyncio.ensure_future(relay())
 
-    def on_message(self, text: str) -> None:
+    def on_message(self, data: str | bytes) -> None:
+        """A control message from the page: a JSON object with any of `style` (a name /api/styles
+        offers), `strength` (a finite number, clipped to 0..1) and `background` (true or false).
+        Anything else (not JSON, too long, other types or names) is ignored."""
+        if len(data) > MAX_CONTROL_MESSAGE:
+            return
         try:
-            message = json.loads(text)
-        except ValueError:
+            message = json.loads(data)
+        except (ValueError, RecursionError):  # not JSON (or not UTF-8), or nested past recursion
             return
         if not isinstance(message, dict):
             return
-        if isinstance(message.get("style"), str) and message["style"] in self.server.styles():
-            self.controls.set_style(message["style"])
-        if isinstance(message.get("strength"), (int, float)):
-            self.controls.set_strength(float(message["strength"]))
-        if isinstance(message.get("background"), bool) and message["background"] != self.controls.background:
+        style, strength, background = message.get("style"), message.get("strength"), message.get("background")
+        if isinstance(style, str) and style in self.server.styles():
+            self.controls.set_style(style)
+        if isinstance(strength, (int, float)) and not isinstance(strength, bool) and math.isfinite(strength):
+            self.controls.set_strength(float(strength))
+        if isinstance(background, bool) and background != self.controls.background:
             self.controls.toggle_background()
 
-    def close_if_idle(self) -> None:
-        """A peer that never sent video (a failed negotiation) gives its place back."""
-        if self._incoming is None and not self.closed:
-            self._closing = asyncio.ensure_future(self.close())
+    def silence(self, now: float) -> str | None:
+        """Why this session should be closed at `now` for want of video, or None: no frame within
+        `no_media_timeout_s` of its start, or none for `peer_silence_s` since the last."""
+        options = self.server.options
+        last = self._incoming.last_frame_at if self._incoming is not None else None
+        if last is None:
+            if now - self.created_at >= options.no_media_timeout_s:
+                return f"no video came within {options.no_media_timeout_s:g} s"
+            return None
+        if now - last >= options.peer_silence_s:
+            return f"no video for {options.peer_silence_s:g} s (the peer is gone)"
+        return None
 
     async def close(self) -> None:
+        """Stop the pipeline and the connection and give the place back (once; safe to repeat)."""
         if self.closed:
             return
         self.closed = True
@@ -203,57 +340,124 @@ class Session:
             self._incoming.stop()
         if self._audio_task is not None:
             self._audio_task.cancel()
-        await self.pc.close()
-        self.server.sessions.discard(self)
-        if self.room is not None:
-            self.room.leave(self)
+        try:
+            await self.pc.close()
+        finally:
+            self.server.sessions.discard(self)
+            if self.room is not None:
+                self.room.leave(self, self.server.clock())
 
 
 class Room:
-    def __init__(self, token: str, capacity: int) -> None:
-        self.token, self.capacity = token, capacity
+    """A call room: known by the SHA-256 of its token only; `empty_since` is when the last person
+    left (or when it was made), None while someone is in."""
+
+    def __init__(self, digest: bytes, capacity: int, now: float) -> None:
+        self.digest, self.capacity = digest, capacity
         self.members: list[Session] = []
+        self.empty_since: float | None = now
 
     def others(self, session: Session) -> list[Session]:
         return [m for m in self.members if m is not session]
 
     def join(self, session: Session) -> None:
         if len(self.members) >= self.capacity:
-            raise web.HTTPForbidden(
-                text=json.dumps({"error": f"this room is full ({self.capacity} people)"}),
-                content_type="application/json",
-            )
+            raise refuse(web.HTTPForbidden, f"this room is full ({self.capacity} people)")
         self.members.append(session)
+        self.empty_since = None
         for other in self.others(session):
             other.send({"event": "peer-joined"})
 
-    def leave(self, session: Session) -> None:
+    def leave(self, session: Session, now: float) -> None:
         if session in self.members:
             self.members.remove(session)
             for other in self.members:
                 other.send({"event": "peer-left"})
+            if not self.members:
+                self.empty_since = now
+
+
+def token_digest(token: str) -> bytes:
+    """The SHA-256 of a room token (any string, lone surrogates included)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 class StreamerServer:
-    def __init__(self, options: ServerOptions) -> None:
+    """The app's state: sessions, rooms, rate caps and the watchdog. `clock` (monotonic seconds)
+    times silence, room idleness and the rate caps."""
+
+    def __init__(self, options: ServerOptions, clock: Callable[[], float] = time.monotonic) -> None:
         self.options = options
+        self.clock = clock
         self.sessions: set[Session] = set()
-        self.rooms: dict[str, Room] = {}
+        self.rooms: dict[bytes, Room] = {}  # by the SHA-256 of the token
         self.page = page_files()
+        self.session_rate = RateLimiter(options.sessions_per_minute, clock)
+        self.room_rate = RateLimiter(options.rooms_per_minute, clock)
+        self._tasks: set[asyncio.Future] = set()
+        self._watchdog: asyncio.Task | None = None
 
     def styles(self) -> list[str]:
         """The styles a session may pick: those that can be opened here (as `streamer live` steps through)."""
         return available_styles()
 
+    def find_room(self, token: object) -> Room | None:
+        """The room whose token is `token`, or None.
+
+        Rooms are kept by the SHA-256 of their token, never the token: how long the dictionary
+        lookup takes depends on the digest of what was sent, which a guesser cannot steer toward a
+        real token's digest, so timing tells nothing about a token's characters; the digests are
+        then compared in constant time (`hmac.compare_digest`)."""
+        if not isinstance(token, str) or not token or len(token) > MAX_ROOM_TOKEN:
+            return None
+        digest = token_digest(token)
+        room = self.rooms.get(digest)
+        return room if room is not None and hmac.compare_digest(room.digest, digest) else None
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run `coroutine` on the loop, holding it until it is done."""
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def spawn_close(self, session: Session) -> None:
+        if not session.closed:
+            self.spawn(session.close())
+
+    def sweep(self) -> None:
+        """Close the sessions whose peer went silent (one log line each) and remove the rooms that
+        have been empty for `room_idle_s`."""
+        now = self.clock()
+        for session in list(self.sessions):
+            reason = session.silence(now) if not session.closed else None
+            if reason is not None:
+                log.warning("session %s closed: %s", session.id, reason)
+                self.spawn_close(session)
+        idle = self.options.room_idle_s
+        for digest, room in list(self.rooms.items()):
+            if room.empty_since is not None and now - room.empty_since >= idle:
+                del self.rooms[digest]
+        self.session_rate.forget_refilled()
+        self.room_rate.forget_refilled()
+
+    async def _watch(self) -> None:
+        o = self.options
+        period = max(0.01, min(WATCHDOG_PERIOD_S, o.peer_silence_s / 4, o.no_media_timeout_s / 4, o.room_idle_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            self.sweep()
+
     # -- HTTP -------------------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors, self._json_posts_only])
         app.router.add_get("/", self._index)
         for name in PAGE_FILES[1:]:
             app.router.add_get(f"/{name}", self._asset)
         app.router.add_get("/api/styles", self._styles)
         app.router.add_post("/api/rooms", self._new_room)
         app.router.add_post("/api/offer", self._offer)
+        app.on_response_prepare.append(self._headers)
+        app.on_startup.append(self._start_watchdog)
         app.on_shutdown.append(self._shutdown)
         return app
 
@@ -264,31 +468,54 @@ class StreamerServer:
         except BadRequest as exc:
             return web.json_response({"error": str(exc)}, status=400)
         except web.HTTPException as exc:
-            if exc.content_type == "application/json":
+            if exc.content_type == "application/json" or exc.status < 400:
                 raise
             return web.json_response({"error": exc.reason}, status=exc.status)
+
+    @web.middleware
+    async def _json_posts_only(self, request, handler):
+        # A cross-site HTML form can only post form or plain-text bodies, and a script on another
+        # site must first pass a CORS preflight to send JSON, which this server never grants.
+        if request.method == "POST" and request.content_type.lower() != "application/json":
+            raise refuse(web.HTTPUnsupportedMediaType, "send the request as JSON (Content-Type: application/json)")
+        return await handler(request)
+
+    async def _headers(self, request, response) -> None:
+        response.headers.update(SECURITY_HEADERS)
+        if request.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"
+
+    async def _start_watchdog(self, app) -> None:
+        self._watchdog = asyncio.ensure_future(self._watch())
 
     async def _index(self, request):
         return web.FileResponse(self.page["index.html"])
 
     async def _asset(self, request):
         # Only the page's own names are routed: no request can name another file.
-        return web.FileResponse(self.page[request.path.lstrip("/")])
+        return web.FileResponse(self.page[request.match_info.route.resource.canonical.lstrip("/")])
 
     async def _styles(self, request):
         return web.json_response({"styles": self.styles(), "default": self.options.style})
 
     async def _new_room(self, request):
-        token = secrets.token_urlsafe(16)
-        self.rooms[token] = Room(token, self.options.room_capacity)
+        if not self.room_rate.allow(request.remote):
+            raise refuse(web.HTTPTooManyRequests, "too many new rooms from this address; wait a minute")
+        if len(self.rooms) >= self.options.max_rooms:
+            raise refuse(
+                web.HTTPServiceUnavailable,
+                f"the server holds its limit of {self.options.max_rooms} rooms; try again later",
+            )
+        token = secrets.token_urlsafe(ROOM_TOKEN_BYTES)
+        digest = token_digest(token)
+        self.rooms[digest] = Room(digest, self.options.room_capacity, self.clock())
         return web.json_response({"room": token})
 
-    async def _offer(self, request):
-        from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-
+    async def _read_offer(self, request) -> dict:
+        """The offer's JSON object, checked (BadRequest with one sentence otherwise)."""
         try:
-            body = await request.json()
-        except ValueError:
+            body = json.loads(await request.read())
+        except (ValueError, RecursionError):  # not JSON (or not UTF-8), or nested past recursion
             raise BadRequest("the request body must be JSON") from None
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
@@ -297,31 +524,53 @@ class StreamerServer:
             raise BadRequest("expected {'type': 'offer', 'sdp': ...} with a session description")
         if "\nm=video " not in sdp:
             raise BadRequest("the offer has no video: send a camera track")
-        mode = body.get("mode", "mirror")
-        if mode not in ("mirror", "room"):
+        if sdp.count("\nm=") > MAX_MEDIA_SECTIONS:
+            raise BadRequest(f"the offer has more than {MAX_MEDIA_SECTIONS} media sections")
+        if body.get("mode", "mirror") not in ("mirror", "room"):
             raise BadRequest("mode must be 'mirror' or 'room'")
         style = body.get("style") or self.options.style
-        if style not in self.styles():
-            raise BadRequest(f"unknown or uninstalled style {style!r}; available: {', '.join(self.styles())}")
+        if not isinstance(style, str) or style not in self.styles():
+            shown = style[:MAX_STYLE_NAME] if isinstance(style, str) else style.__class__.__name__
+            raise BadRequest(f"unknown or uninstalled style {shown!r}; available: {', '.join(self.styles())}")
+        return body
+
+    async def _offer(self, request):
+        from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+        from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
+
+        body = await self._read_offer(request)
+        sdp, mode, style = body["sdp"], body.get("mode", "mirror"), body.get("style") or self.options.style
         room = None
         if mode == "room":
-            room = self.rooms.get(body.get("room") if isinstance(body.get("room"), str) else "")
+            room = self.find_room(body.get("room"))
             if room is None:
-                raise web.HTTPNotFound(text=json.dumps({"error": "no such room"}), content_type="application/json")
+                raise refuse(
+                    web.HTTPNotFound,
+                    "no such room (a room nobody is in is removed after "
+                    f"{self.options.room_idle_s / 60:g} minutes); make a new one",
+                )
         if len(self.sessions) >= self.options.max_sessions:
-            return web.json_response(
-                {"error": f"the server is at its limit of {self.options.max_sessions} sessions; try again later"},
-                status=503,
+            raise refuse(
+                web.HTTPServiceUnavailable,
+                f"the server is at its limit of {self.options.max_sessions} sessions; try again later",
             )
+        if not self.session_rate.allow(request.remote):
+            raise refuse(web.HTTPTooManyRequests, "too many new sessions from this address; wait a minute")
         ice = [RTCIceServer(**server) for server in self.options.ice_servers]
         pc = RTCPeerConnection(RTCConfiguration(iceServers=ice))
         session = Session(self, pc, mode, style, room)
-        if room is not None:
-            room.join(session)
+        try:
+            if room is not None:
+                room.join(session)
+        except web.HTTPException:
+            await pc.close()
+            raise
         self.sessions.add(session)
 
         @pc.on("datachannel")
         def on_datachannel(channel):
+            if session.channel is not None:  # the first channel is the control channel; others are ignored
+                return
             session.channel = channel
             channel.on("message", session.on_message)
             if room is not None and room.others(session):
@@ -342,22 +591,35 @@ class StreamerServer:
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            kinds = {"video": session.video_out, "audio": session.audio_out}
             for transceiver in pc.getTransceivers():
-                if transceiver.kind == "video":
-                    pc.addTrack(session.video_out)
-                elif transceiver.kind == "audio" and session.audio_out is not None:
-                    pc.addTrack(session.audio_out)
+                track = kinds.pop(transceiver.kind, None)  # our track goes on the first of each kind
+                if track is not None:
+                    pc.addTrack(track)
             await pc.setLocalDescription(await pc.createAnswer())
-        except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            KeyError,
+            UnicodeError,
+            InternalError,
+            InvalidAccessError,
+            InvalidStateError,
+            OperationError,
+        ) as exc:
             await session.close()
             raise BadRequest(f"the session description could not be used: {str(exc)[:200]}") from None
-        asyncio.get_event_loop().call_later(NO_MEDIA_TIMEOUT_S, session.close_if_idle)
         return web.json_response(
             {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type, "session": session.id}
         )
 
     async def _shutdown(self, app) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         await asyncio.gather(*(s.close() for s in list(self.sessions)))
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def loopback_ice_only() -> None:

@@ -1,8 +1,10 @@
 """aiortc tracks and the bridge between them and a `LivePipeline` thread.
 
 - `IncomingVideo`: reads a peer's video track promptly (aiortc's receive queue has no bound) and
-  keeps only the newest frame for the pipeline, counting what it drops. A `Source`: its iteration
-  ends when the peer's track ends (or the session stops it), which ends the session's stream.
+  keeps only the newest frame for the pipeline, counting what it drops; `last_frame_at` says when
+  the last one came (the server's watchdog closes a peer that went silent). A `Source`: its
+  iteration ends when the peer's track ends (or the session stops it), which ends the session's
+  stream.
 - `ForwardVideoTrack`: what a peer receives; stamps its own monotonic pts (90 kHz), so the stream
   stays consistent when its producer changes (a participant leaves and rejoins).
 - `ForwardAudioTrack`: relays another peer's audio untouched except for timing: each frame is held
@@ -43,6 +45,7 @@ class IncomingVideo:
         self.link = DropLink(1)
         self._clock = clock
         self._task: asyncio.Task | None = None
+        self.last_frame_at: float | None = None  # `clock` when the newest frame came; None before the first
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._read())
@@ -51,7 +54,8 @@ class IncomingVideo:
         try:
             while True:
                 frame = await self.track.recv()
-                self.link.put((frame, self._clock()))
+                self.last_frame_at = received = self._clock()
+                self.link.put((frame, received))
         except MediaStreamError:
             pass  # the peer's track ended
         finally:
