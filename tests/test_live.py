@@ -549,3 +549,44 @@ def test_keyframes_that_take_five_frame_periods_never_hold_a_frame_back(scene):
     ladder = pipeline.scheduler.ladder
     assert ladder[summary.levels[-1]].keyframe_every == 8 and not ladder[summary.levels[-1]].passthrough
     assert max(summary.levels) == summary.levels[-1], "it went straight to the rung that fits and stayed"
+
+
+def test_streamer_live_mentions_engine_failures_in_its_per_second_line_and_its_summary(monkeypatch, tmp_path, capsys):
+    """Each stays one line; a run without failures says nothing of them."""
+    import streamer.pipeline.live as live
+    from streamer.cli import main
+
+    record = {
+        "t": 3.0,
+        "fps_in": 30,
+        "fps_out": 30,
+        "latency_ms_p50": None,
+        "latency_ms_p99": None,
+        "dropped": 0,
+        "level": 0,
+        "rung": "full",
+        "keyframes": 0,
+        "faces": 1,
+        "stage_ms": {},
+        "engine_failures": 2,
+        "passthrough_frames": 71,
+    }
+    assert tuple(record) == STATS_KEYS
+
+    class Pipeline:
+        def __init__(self, open_source, sinks, options, controls, on_stats=None, **kw):
+            self.on_stats = on_stats
+
+        def run(self):
+            self.on_stats(record)
+            self.on_stats({**record, "engine_failures": 0, "passthrough_frames": 0})
+            return live.LiveSummary(frames_in=120, frames_out=120, engine_failures=2, passthrough_frames=101)
+
+    monkeypatch.setattr(live, "LivePipeline", Pipeline)
+    assert main(["live", "--source", "udp://127.0.0.1:9", "--sink", f"file:{tmp_path / 'o.mp4'}"]) == 0
+    out, err = capsys.readouterr()
+    per_second = err.splitlines()
+    assert len(per_second) == 2 and per_second[0].endswith("level 0: full  engine failed 2x, 71 passed through")
+    assert per_second[1].endswith("level 0: full")
+    assert out.count("\n") == 1
+    assert out.rstrip().endswith("; the engine failed 2 times (101 frames went out as captured)")

@@ -85,9 +85,15 @@ def run(args: argparse.Namespace) -> int:
     summary = pipeline.run()
     latencies = sorted(summary.latencies_ms)
     p99 = f"{latencies[int(0.99 * (len(latencies) - 1))]:.0f} ms" if latencies else "- (no frame written)"
+    failures = ""
+    if summary.engine_failures:
+        failures = (
+            f"; the engine failed {summary.engine_failures} time{'s' * (summary.engine_failures != 1)} "
+            f"({summary.passthrough_frames} frames went out as captured)"
+        )
     print(
         f"live: {summary.frames_in} frames in, {summary.frames_out} out, {summary.dropped} dropped, "
-        f"{summary.skipped} left out by a reduced frame rate; latency p99 {p99}"
+        f"{summary.skipped} left out by a reduced frame rate; latency p99 {p99}{failures}"
     )
     # Every output failed, or the source cannot be used: the status lines said why.
     return EXIT_USER_ERROR if summary.failed or summary.source_failed else 0
@@ -107,11 +113,14 @@ def _check_paths(source: Path, sinks: list, stats_json: Path | None) -> None:
 
 
 def _print_stats(record: dict) -> None:
+    """One line per stats record; the engine's failures (counted from the start) once there are any."""
     p50, p99 = ("-" if record[k] is None else record[k] for k in ("latency_ms_p50", "latency_ms_p99"))
+    failed = record.get("engine_failures") or 0
+    failures = f"  engine failed {failed}x, {record.get('passthrough_frames', 0)} passed through" if failed else ""
     print(
         f"t {record['t']:6.1f} s  in {record['fps_in']:3d} fps  out {record['fps_out']:3d} fps  "
         f"p50 {p50} ms  p99 {p99} ms  faces {record['faces']}  dropped {record['dropped']}  "
-        f"level {record['level']}: {record['rung']}",
+        f"level {record['level']}: {record['rung']}{failures}",
         file=sys.stderr,
         flush=True,
     )
