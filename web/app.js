@@ -59,7 +59,8 @@ function setPeer(peer) {
 function showStats(s) {
   $("stats").textContent =
     `in ${s.fps_in} fps · out ${s.fps_out} fps · latency p50 ${s.latency_ms_p50} ms ` +
-    `p99 ${s.latency_ms_p99} ms · ${s.rung ?? `level ${s.level}`} · faces ${s.faces} · dropped ${s.dropped}`;
+    `p99 ${s.latency_ms_p99} ms · ${s.rung ?? `level ${s.level}`} · faces ${s.faces} · dropped ${s.dropped}` +
+    (s.engine_failures ? ` · engine failed ${s.engine_failures}× (${s.passthrough_frames} frames as captured)` : "");
   chart.add(s);
   window.lastStats = s;
 }
