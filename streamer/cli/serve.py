@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from streamer.cli.common import add_engine_arguments, options_from_args, positive_float
+from streamer.cli.common import add_engine_arguments, options_from_args, positive_float, positive_int
 
 
 def add_parser(commands) -> None:
@@ -20,8 +20,19 @@ def add_parser(commands) -> None:
     serve.add_argument("--cert", type=Path, help="TLS certificate (PEM), needed for cameras off localhost")
     serve.add_argument("--key", type=Path, help="TLS private key (PEM)")
     add_engine_arguments(serve)  # --style is the page's default; the others apply to every session
-    serve.add_argument("--max-sessions", type=int, default=4, help="sessions served at once (default 4)")
-    serve.add_argument("--room-capacity", type=int, default=2)
+    serve.add_argument("--max-sessions", type=positive_int, default=4, help="sessions served at once (default 4)")
+    serve.add_argument("--room-capacity", type=positive_int, default=2, help="people in one room (default 2)")
+    serve.add_argument("--max-rooms", type=positive_int, help="rooms that may exist at once (default 100)")
+    serve.add_argument(
+        "--sessions-per-minute",
+        type=positive_float,
+        help="sessions one client address may start a minute (default 30)",
+    )
+    serve.add_argument(
+        "--rooms-per-minute",
+        type=positive_float,
+        help="rooms one client address may create a minute (default 10)",
+    )
     serve.add_argument("--stun", action="append", default=[], help="STUN server URL (repeatable; default none)")
     serve.add_argument("--turn", action="append", default=[], help="TURN server URL (repeatable)")
     serve.add_argument("--turn-user", help="TURN user name")
@@ -45,11 +56,15 @@ def run(args: argparse.Namespace) -> int:
         server.loopback_ice_only()
     ice = [{"urls": url} for url in args.stun]
     ice += [{"urls": url, "username": args.turn_user, "credential": args.turn_password} for url in args.turn]
+    # The limits left out keep the server's defaults (`streamer.server.server`'s constants).
+    names = ("max_rooms", "sessions_per_minute", "rooms_per_minute")
+    limits = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     options = options_from_args(
         server.ServerOptions,
         args,
         max_sessions=args.max_sessions,
         room_capacity=args.room_capacity,
+        **limits,
         ice_servers=ice,
         fps=args.fps,
         latency_budget_ms=args.latency_budget_ms,
