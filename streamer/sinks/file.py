@@ -4,6 +4,11 @@ Contract:
 - The file is written under a temporary name in the output's folder and renamed over the final
   path only by `close()`: the final path never holds a half-written file. `abort()` deletes it.
   `close(partial=True)` (after Ctrl-C) renames the valid, shorter file to NAME.partial.EXT instead.
+- A full disk does not lose the file: room for its end (the index, the trailer, +faststart's
+  rewrite) is held in a reserve file beside it, grown with the index and freed when a write finds
+  the disk full (ENOSPC, or a quota). The write is retried into that room, nothing more goes in
+  (frames still inside the encoder are dropped), the file is closed valid up to its last complete
+  frame as NAME.partial.EXT, and `DiskFullError` says what was kept.
 - Video is H.264 (VP9 for .webm) at the exact frame size. H.264 in 4:2:0 cannot code an odd width
   or height, so odd sizes are written as 4:4:4 (High 4:4:4 profile) at their exact size rather than
   padded or cropped; even sizes use 4:2:0, which every player reads.
@@ -20,6 +25,7 @@ Contract:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from dataclasses import dataclass
@@ -58,6 +64,17 @@ VIDEO_CODECS = {"webm": "libvpx-vp9"}
 DEFAULT_VIDEO_CODEC = "libx264"
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
+# Room held beside a file for its end, should the disk fill: a fixed part (the muxer's write buffer,
+# the index's headers, packets waiting to be interleaved, a Matroska cluster being built) and a
+# part per packet (its index entries: size, offset, time, keyframe; 32 bytes is above what MP4,
+# Matroska or AVI take). +faststart moves the data up by the index's size, which the per-packet
+# part covers. The reserve grows in steps as packets are written.
+RESERVE_BASE_BYTES = 1 << 20
+MKV_CLUSTER_BYTES = 256 << 10  # Matroska's default (5 MiB) would not fit the reserve
+RESERVE_PER_PACKET_BYTES = 32
+RESERVE_STEP_BYTES = 256 << 10
+NO_ROOM = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
 
 def codec_for(container_format: str) -> str:
     """The video encoder `FileSink` uses for a container format ("mp4", "webm", ...)."""
@@ -81,6 +98,95 @@ def check_output_path(path: Path, extensions: tuple[str, ...]) -> None:
         probe.unlink()
     except OSError as exc:
         raise OutputError(f"output folder is not writable: {folder} ({exc.strerror or exc})") from exc
+
+
+class DiskFullError(OutputError):
+    """The disk filled while writing `path`. The file was closed valid up to its last complete frame
+    and kept at `kept` (NAME.partial.EXT), or nothing could be kept (`kept` is None)."""
+
+    def __init__(self, path: Path, kept: Path | None, frames: int = 0, seconds: float = 0.0) -> None:
+        self.path, self.kept, self.frames, self.seconds = path, kept, frames, seconds
+        if kept is None:
+            super().__init__(f"the disk is full; {path.name} was not written")
+        else:
+            frames_text = f"{frames} frame{'s' * (frames != 1)}"
+            super().__init__(f"the disk is full; kept the first {seconds:.1f} s ({frames_text}) as {kept.name}")
+
+
+class _Reserve:
+    """Disk space held in a file of its own, to be given back when the disk is full."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = 0
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+
+    def grow(self, size: int) -> bool:
+        """Hold at least `size` bytes; False when the disk has no room for them (what is held stays)."""
+        if self._fd < 0:
+            return False
+        if size <= self.size:
+            return True
+        try:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(self._fd, self.size, size - self.size)
+            else:  # no fallocate: write the bytes
+                os.lseek(self._fd, self.size, os.SEEK_SET)
+                zeros = bytes(64 << 10)
+                for start in range(self.size, size, len(zeros)):
+                    os.write(self._fd, zeros[: size - start])
+                os.fsync(self._fd)
+        except OSError as exc:
+            if exc.errno in NO_ROOM:
+                return False
+            raise
+        self.size = size
+        return True
+
+    def release(self) -> bool:
+        """Give the room back; False when none was held."""
+        if self._fd < 0:
+            return False
+        os.close(self._fd)
+        self._fd = -1
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        held, self.size = self.size > 0, 0
+        return held
+
+
+class _GuardedFile:
+    """The file PyAV writes into (as a Python file object). A write that finds the disk full frees
+    the reserve, is retried into that room and sets `disk_full`, so the muxer never sees the error
+    and can still write the file's end. A second full disk (no reserve left) raises."""
+
+    def __init__(self, path: Path, reserve: _Reserve) -> None:
+        self.name = str(path)  # FFmpeg opens it again by this name for +faststart's second pass
+        self._reserve = reserve
+        self.disk_full = False
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self._fd, view) :]
+            except OSError as exc:
+                if exc.errno not in NO_ROOM or not self._reserve.release():
+                    raise
+                self.disk_full = True
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return os.lseek(self._fd, offset, whence)
+
+    def tell(self) -> int:
+        return os.lseek(self._fd, 0, os.SEEK_CUR)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class _Resampler:
@@ -143,13 +249,28 @@ class FileSink:
         self.width, self.height = width, height
         self.time_base = time_base
         self.fixed_pts = 0
-        self.frames_written = 0
+        self.frames_written = 0  # frames given to the encoder
+        self.packets = 0  # packets muxed, all streams
+        self.video_packets = 0  # video packets muxed: the frames the file holds
+        self._video_span: tuple[Fraction, Fraction] | None = None  # first pts, latest end (seconds)
         self._last_pts: int | None = None
+        self._closed_to: Path | None = None  # where `close` put the file
+        self._full: DiskFullError | None = None  # the disk filled: the file is closed, this says how
         options = {"movflags": "+faststart"} if self.format in ("mp4", "mov") else {}
+        if self.format in ("matroska", "webm"):  # a cluster is held in memory until it is written:
+            options = {"cluster_size_limit": str(MKV_CLUSTER_BYTES), "cluster_time_limit": "2000"}  # small ones
+        self._reserve: _Reserve | None = None
+        self._file: _GuardedFile | None = None
         try:
-            self._container = av.open(str(self._tmp), "w", format=self.format, options=options)
+            self._reserve = _Reserve(self._tmp.with_suffix(".reserve"))
+            if not self._reserve.grow(RESERVE_BASE_BYTES + RESERVE_STEP_BYTES):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self._file = _GuardedFile(self._tmp, self._reserve)
+            self._container = av.open(self._file, "w", format=self.format, options=options)
         except OSError as exc:
-            raise OutputError(f"cannot create {self.path}: {exc.strerror or exc}") from exc
+            self.abort()
+            reason = "the disk is full" if exc.errno in NO_ROOM else (exc.strerror or str(exc))
+            raise OutputError(f"cannot create {self.path}: {reason}") from exc
         self._copying = video_template is not None
         try:
             if video_template is not None:
@@ -250,10 +371,58 @@ class FileSink:
                 self._mux(out.encode(resampled))
 
     def _mux(self, packets) -> None:
+        """Mux `packets`; once the disk has filled, none more, and the file is closed as partial
+        (`DiskFullError`)."""
+        file, reserve = self._file, self._reserve
+        assert file is not None and reserve is not None, "open"
+        if self._full is not None:
+            raise self._full
+        for packet in packets:
+            if file.disk_full:
+                break
+            video = packet.stream is self._video
+            pts, duration, time_base = packet.pts, packet.duration or 0, packet.time_base
+            try:
+                self._container.mux(packet)
+            except OSError as exc:
+                if exc.errno in NO_ROOM:  # full again after the reserve was spent: nothing to keep
+                    self.abort()
+                    self._full = DiskFullError(self.path, None)
+                    raise self._full from exc
+                raise OutputError(f"cannot write {self.path.name}: {exc.strerror or exc}") from exc
+            self.packets += 1
+            if video:
+                self.video_packets += 1
+                if pts is not None and time_base is not None:
+                    start, end = pts * time_base, (pts + duration) * time_base
+                    first, last = self._video_span or (start, end)
+                    self._video_span = (min(first, start), max(last, end))
+            need = RESERVE_BASE_BYTES + RESERVE_PER_PACKET_BYTES * self.packets
+            if need + RESERVE_STEP_BYTES // 2 > reserve.size and not reserve.grow(need + RESERVE_STEP_BYTES):
+                file.disk_full = True  # no room to grow the reserve: the disk is as good as full
+        if file.disk_full:
+            self._full = self._close_full()
+            raise self._full
+
+    def _close_full(self) -> DiskFullError:
+        """The disk is full: write the file's end into the reserve's room and keep it as
+        NAME.partial.EXT (nothing when no frame is in it); the error says what was kept."""
+        target = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        kept: Path | None = target
         try:
-            self._container.mux(packets)
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path.name}: {exc.strerror or exc}") from exc
+            if self._reserve is not None:
+                self._reserve.release()
+            if self.video_packets == 0:
+                raise OutputError("no frame")
+            self._container.close()
+            if self._file is not None:
+                self._file.close()
+            os.replace(self._tmp, target)
+        except Exception:
+            self.abort()
+            kept = None
+        first, last = self._video_span or (Fraction(0), Fraction(0))
+        return DiskFullError(self.path, kept, self.video_packets if kept else 0, float(last - first))
 
     def _flush(self) -> None:
         if not self._copying:
@@ -269,23 +438,48 @@ class FileSink:
 
         With `partial=True` the file goes to NAME.partial.EXT, so a shorter recording is never
         mistaken for the complete one. A file with no frame is deleted, and `OutputError` raised.
+        A disk that fills while the encoder is flushed raises `DiskFullError` (the file kept as
+        partial). After a `DiskFullError` the file is already closed: this returns where it went.
         """
+        if self._full is not None:
+            if self._full.kept is None:
+                raise self._full
+            return self._full.kept
+        if self._closed_to is not None:
+            return self._closed_to
         if self.frames_written == 0:
             self.abort()
             raise OutputError(f"no frame was written; {self.path.name} was not created")
         try:
             self._flush()
-            self._container.close()
+            self._container.close()  # a disk that fills now: the reserve holds room for the end
+            if self._file is not None:
+                self._file.close()
+        except DiskFullError:
+            raise
         except Exception:
             self.abort()
             raise
+        if self._reserve is not None:
+            self._reserve.release()
         target = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}") if partial else self.path
         os.replace(self._tmp, target)
+        self._closed_to = target
         return target
 
     def abort(self) -> None:
-        """Stop and delete the temporary file; nothing is left at the output path."""
-        with contextlib.suppress(Exception):
-            self._container.close()
+        """Stop and delete the temporary file; nothing is left at the output path. Nothing is
+        deleted once the file was closed (a partial file kept when the disk filled stays)."""
+        if self._full is not None or self._closed_to is not None:
+            return
+        if hasattr(self, "_container"):
+            with contextlib.suppress(Exception):
+                self._container.close()
+        with contextlib.suppress(OSError):
+            if self._file is not None:
+                self._file.close()
+        with contextlib.suppress(OSError):
+            if self._reserve is not None:
+                self._reserve.release()
         with contextlib.suppress(FileNotFoundError):
             self._tmp.unlink()
