@@ -163,6 +163,18 @@ def _unavailable_style_error(style: str) -> StreamerError:
     return ModelError(f"style {style!r} is not installed: {by_hand}")
 
 
+def _damaged_style_error(manifest: store.Manifest, problems: list[str]) -> ModelError:
+    """The one sentence for an installed style whose files are missing or changed: what is wrong,
+    and the command that installs it again."""
+    style = manifest.style
+    if manifest.custom:
+        again = f"import it again: streamer models import PATH --family {manifest.family} --name {style}"
+    else:
+        pull = pull_command(style)
+        again = f"reinstall it: `{pull}`" if pull else f"import it again: streamer models import PATH --style {style}"
+    return ModelError(f"the installed style {style!r} is damaged: {'; '.join(problems)}; {again}")
+
+
 def pull_command(style: str) -> str | None:
     """The `streamer models pull` command that installs `style` (it shows the licence and says when
     it must be accepted), or None where the files cannot be pulled."""
@@ -352,6 +364,9 @@ def _open_style(options: EngineOptions) -> StyleEngine:
     manifest = store.read_manifest(style)
     if manifest is None:
         raise _unavailable_style_error(style)
+    problems = store.file_problems(manifest)  # every file against its SHA-256: a few ms per style
+    if problems:
+        raise _damaged_style_error(manifest, problems)
     from streamer.engines.families import FAMILIES, read_mask
 
     family = FAMILIES[manifest.family]
