@@ -3,7 +3,8 @@
 The link keeps the latest frame for a screen, camera or stream, a short queue for a recording
 (`Sink.queue_frames`), and counts what it drops. The worker opens the sink with the first frame's
 size, reports each frame written (for glass-to-glass latency, on the pipeline's clock), and turns a
-sink that raises, whatever it raises, into one status line while the other sinks go on.
+sink that raises, whatever it raises, into one status line while the other sinks go on (a full
+disk: the line says what the recording kept). A failed sink is closed quietly.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from streamer.errors import StreamerError
 from streamer.frame import Frame
 from streamer.pipeline.links import DropLink
 from streamer.sinks.base import Sink
+from streamer.sinks.file import DiskFullError
+from streamer.sinks.live import RecordingSink
 
 log = logging.getLogger("streamer")
 
@@ -56,6 +59,7 @@ class SinkWorker:
         self.failed: str | None = None
         self.written = 0
         self._opened = False
+        self._partial = False
         self._thread: threading.Thread | None = None
         if thread:
             self._thread = threading.Thread(target=self._run, name=f"sink {sink.name}", daemon=True)
@@ -87,7 +91,10 @@ class SinkWorker:
             # A device or disk error is expected and its sentence says it all; anything else is a bug.
             expected = isinstance(exc, (StreamerError, OSError))
             log.log(logging.DEBUG if expected else logging.ERROR, "output %s failed", self.sink.name, exc_info=exc)
-            self._status(f"output {self.sink.name} failed: {self.failed}; the other outputs go on")
+            if isinstance(exc, DiskFullError):  # the recording was kept: the line says what of it
+                self._status(f"output {self.sink.name}: {self.failed}; the other outputs go on")
+            else:
+                self._status(f"output {self.sink.name} failed: {self.failed}; the other outputs go on")
             return False
         self.written += 1
         if self._on_written:
@@ -99,13 +106,22 @@ class SinkWorker:
             return
         self._opened = False
         try:
-            self.sink.close()
+            if self._partial and isinstance(self.sink, RecordingSink):
+                self.sink.close(partial=True)
+            else:
+                self.sink.close()
         except Exception as exc:
+            if self.failed is not None:  # its status line was said; a peer gone fails its close too
+                log.debug("output %s did not close cleanly", self.sink.name, exc_info=exc)
+                return
             log.error("output %s did not close cleanly", self.sink.name, exc_info=exc)
             self._status(f"output {self.sink.name} did not close cleanly: {_reason(exc)}")
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Write what is still queued (a recording's last frames), then close the sink."""
+    def close(self, timeout: float = 30.0, partial: bool = False) -> None:
+        """Write what is still queued (a recording's last frames), then close the sink; with
+        `partial` (a run cut short) a recording is kept as NAME.partial.EXT. Waits at most `timeout`
+        for the sink's thread."""
+        self._partial = partial
         self.link.close()
         if self._thread is not None:
             self._thread.join(timeout)

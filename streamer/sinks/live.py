@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 
 class RecordingSink:
     """`file:PATH`: records what goes out, H.264 in a file written whole or not at all. A run that
-    ends early (Ctrl-C, the source gone) still closes it into a valid file."""
+    ends early (Ctrl-C, the source gone) still closes it into a valid file; `close(partial=True)`
+    names it NAME.partial.EXT (a run cut short before its end). A disk that fills ends the recording
+    valid as NAME.partial.EXT (`DiskFullError` from `write` says what was kept). `saved` is where
+    the file went, once closed (None: no file)."""
 
     queue_frames = 30
 
@@ -30,6 +33,7 @@ class RecordingSink:
         self.path = path
         self.name = f"file:{path}"
         self._sink: FileSink | None = None
+        self.saved: Path | None = None
 
     def open(self, width: int, height: int, fps: float) -> None:
         from fractions import Fraction
@@ -46,11 +50,12 @@ class RecordingSink:
         ms = round(float(frame.pts * frame.time_base) * 1000)
         sink.write(Frame(frame.image, ms, sink.time_base, frame.index, frame.t_capture))
 
-    def close(self) -> None:
-        if self._sink is not None and self._sink.frames_written:
-            self._sink.close()
-        elif self._sink is not None:
-            self._sink.abort()
+    def close(self, partial: bool = False) -> None:
+        sink, self._sink = self._sink, None
+        if sink is not None and sink.frames_written:
+            self.saved = sink.close(partial=partial)
+        elif sink is not None:
+            sink.abort()
 
 
 def parse_sink(spec: str) -> Sink:
