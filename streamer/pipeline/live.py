@@ -163,6 +163,7 @@ class LiveSummary:
     skipped: int = 0  # frames left out by a rung that sends fewer frames than come in
     failed: bool = False  # every output failed
     source_failed: str | None = None  # the source cannot be used (not a drop: it is not reopened)
+    interrupted: bool = False  # Ctrl-C (or SIGTERM) ended the run
     engine_failures: int = 0  # times the engine raised (each: ENGINE_RETRY_S of passthrough, then a retry)
     passthrough_frames: int = 0  # frames sent as captured because the engine had failed
 
@@ -172,7 +173,9 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 class LivePipeline:
-    """Runs until the source ends, `duration` passes, or `controls.quit` is set.
+    """Runs until the source ends, `duration` passes, or `controls.quit` is set, or Ctrl-C (SIGTERM
+    too, as the command line raises it): then `summary.interrupted`, and a run with a `duration` not
+    yet up keeps its recordings as NAME.partial.EXT (without one, Ctrl-C is how a run ends).
 
     `run()` does it all: a capture thread reads the source (reopened when it drops) into a
     latest-frame link, and the main loop takes the newest frame and `step`s it. The parts are
@@ -332,11 +335,12 @@ class LivePipeline:
                 if not going:
                     break
         except KeyboardInterrupt:
+            self.summary.interrupted = True
             self.status("interrupted")
         finally:
             self._stop.set()
             capture.join(5)
-            self.close()
+            self.close(partial=self.summary.interrupted and self.options.duration is not None)
         return self.summary
 
     def open(self, sink_threads: bool = True) -> None:
@@ -413,10 +417,11 @@ class LivePipeline:
             return False
         return True
 
-    def close(self) -> LiveSummary:
+    def close(self, partial: bool = False) -> LiveSummary:
         """Close the sinks (a recording writes what is still queued), the stylizer, the engine and the
-        tracker; a last stats record unless its window would be tiny."""
-        self._release()
+        tracker; a last stats record unless its window would be tiny. `partial`: recordings are kept
+        as NAME.partial.EXT (a run cut short)."""
+        self._release(partial)
         self.summary.dropped = self._dropped()
         if self._opened:
             now = self._clock()
@@ -424,9 +429,9 @@ class LivePipeline:
                 self._emit_stats(now - self._start, self.summary.dropped)
         return self.summary
 
-    def _release(self) -> None:
+    def _release(self, partial: bool = False) -> None:
         for worker in self._workers:
-            worker.close()
+            worker.close(partial=partial)
         if self.style_loader is not None:
             self.style_loader.join(30)
         for part in (self._stylizer, self._engine, *self._loaded, self._tracker):
