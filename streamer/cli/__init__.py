@@ -13,7 +13,9 @@ User errors print one line (`streamer: error: ...`) and exit with status 2; noth
 left behind. Exit status 3 means the output was written but some input frames could not be decoded (for
 `batch`: some items failed, and the others are complete).
 Ctrl-C keeps what was already stylized as NAME.partial.EXT and exits with status 130; SIGTERM (a
-service manager stopping it, `kill`) is taken the same way.
+service manager stopping it, `kill`) is taken the same way. For `live` that holds for a run stopped
+before its `--duration` is up; without `--duration`, Ctrl-C is how a live run ends (status 0, the
+recordings keep their names).
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""`streamer live`: a live source, stylized within a latency budget, to one or more sinks."""
+"""`streamer live`: a live source, stylized within a latency budget, to one or more sinks.
+
+Ending a run: without `--duration`, Ctrl-C (or SIGTERM) is how a live run ends: recordings keep
+their names and the exit status is 0. A run interrupted before its `--duration` is up keeps its
+recordings as NAME.partial.EXT and exits with status 130, as `stylize` does. Either way the camera
+and the virtual camera are released and recordings are closed valid.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from streamer.cli import EXIT_USER_ERROR
+from streamer.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR
 from streamer.cli.common import add_engine_arguments, options_from_args, positive_float
 
 
@@ -46,7 +52,12 @@ def add_parser(commands) -> None:
         help="while stylizing, send at least this many frames per second; below it only passthrough "
         "is left (default: 15)",
     )
-    live.add_argument("--duration", type=positive_float, help="stop after this many seconds")
+    live.add_argument(
+        "--duration",
+        type=positive_float,
+        help="stop after this many seconds; Ctrl-C or SIGTERM before then keeps recordings as "
+        "NAME.partial.EXT and exits with 130 (without --duration, Ctrl-C ends the run: recordings keep their names)",
+    )
     live.add_argument("--stats-json", type=Path, help="append one JSON line of stats per second")
     live.add_argument("--width", type=int, help="camera width to request")
     live.add_argument("--height", type=int, help="camera height to request")
@@ -59,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from streamer.capture.live import parse_source
     from streamer.engines.registry import available_styles
     from streamer.pipeline.live import LiveControls, LiveOptions, LivePipeline
-    from streamer.sinks.live import parse_sink
+    from streamer.sinks.live import RecordingSink, parse_sink
 
     open_source = parse_source(args.source, args.realtime, args.width, args.height, args.fps, args.loop)
     sinks = [parse_sink(spec) for spec in args.sink]
@@ -95,6 +106,15 @@ def run(args: argparse.Namespace) -> int:
         f"live: {summary.frames_in} frames in, {summary.frames_out} out, {summary.dropped} dropped, "
         f"{summary.skipped} left out by a reduced frame rate; latency p99 {p99}{failures}"
     )
+    if summary.interrupted and args.duration is not None:
+        for sink in sinks:
+            if isinstance(sink, RecordingSink) and sink.saved is not None and sink.saved != sink.path:
+                print(
+                    f"interrupted before --duration: the recording so far is in {sink.saved} (a valid, "
+                    f"shorter video); {sink.path} was not written",
+                    file=sys.stderr,
+                )
+        return EXIT_INTERRUPTED
     # Every output failed, or the source cannot be used: the status lines said why.
     return EXIT_USER_ERROR if summary.failed or summary.source_failed else 0
 
