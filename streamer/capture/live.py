@@ -21,6 +21,9 @@ from streamer.errors import DeviceUnavailableError, InvalidInputError, unsupport
 from streamer.frame import Frame
 
 MILLISECONDS = Fraction(1, 1000)
+# A URL source that sends nothing for this long (the connection open, no data) has dropped; it is
+# then reopened by `Reconnecting`. The same limit applies to opening it.
+URL_TIMEOUT_S = 5.0
 
 
 class RealtimeFileSource:
@@ -124,14 +127,16 @@ class WebcamSource:
 
 class UrlSource:
     """rtsp/rtmp/srt/http/udp through PyAV, with open and read timeouts so a silent peer is noticed.
-    A network stream that ends or goes silent has dropped: it raises `DeviceUnavailableError`."""
+    A network stream that ends or goes silent has dropped: it raises `DeviceUnavailableError`, for
+    silence ("URL sent nothing for 5 s") once no data came for `timeout_s` (`URL_TIMEOUT_S`)."""
 
     live = True
 
-    def __init__(self, url: str, timeout_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, url: str, timeout_s: float = URL_TIMEOUT_S, clock: Callable[[], float] = time.monotonic) -> None:
         import av
 
         self.name = url
+        self.timeout_s = timeout_s
         self._clock = clock
         try:
             self._container = av.open(
@@ -139,6 +144,8 @@ class UrlSource:
             )
         except av.error.ProtocolNotFoundError as exc:
             raise InvalidInputError(unsupported_protocol(url)) from exc
+        except av.error.ExitError as exc:  # the timeout
+            raise DeviceUnavailableError(f"{url} sent nothing for {timeout_s:g} s") from exc
         except (av.FFmpegError, OSError) as exc:
             raise DeviceUnavailableError(f"{url} does not answer ({exc})") from exc
         if not self._container.streams.video:
@@ -150,12 +157,15 @@ class UrlSource:
         import av
 
         index = 0
+        last = self._clock()
         try:
             for vf in self._container.decode(video=0):
-                now = self._clock()
+                last = now = self._clock()
                 yield Frame(vf.to_ndarray(format="bgr24"), round((now - self._t0) * 1000), MILLISECONDS, index, now)
                 index += 1
         except (av.FFmpegError, OSError) as exc:
+            if isinstance(exc, av.error.ExitError) or self._clock() - last >= self.timeout_s:
+                raise DeviceUnavailableError(f"{self.name} sent nothing for {self.timeout_s:g} s") from exc
             raise DeviceUnavailableError(f"{self.name} dropped ({exc})") from exc
         raise DeviceUnavailableError(f"{self.name} ended")
 
