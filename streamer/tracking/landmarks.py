@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,22 +22,40 @@ from streamer.tracking.alignment import FIVE_POINT_INDICES
 WINDOW_SIZE = 256
 
 
+_quiet_lock = threading.Lock()
+_quiet_users = 0  # threads inside `quiet_native_stderr` now
+_saved_stderr: int | None = None  # the real fd 2 while they are
+
+
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
-    """Silence C++ log lines (MediaPipe's glog/absl start-up chatter) written straight to fd 2."""
+    """Silence C++ log lines (MediaPipe's glog/absl start-up chatter) written straight to fd 2.
+
+    fd 2 belongs to the whole process, and several threads may load models at once (one per
+    session of `streamer serve`): the first thread in sends it to /dev/null and the last one out
+    puts the real one back, so overlapping uses can never leave stderr silenced."""
+    global _quiet_users, _saved_stderr
+    with _quiet_lock:
+        if _quiet_users == 0:
+            try:
+                saved = os.dup(2)
+            except OSError:  # no stderr at all
+                saved = None
+            if saved is not None:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+            _saved_stderr = saved
+        _quiet_users += 1
     try:
-        saved = os.dup(2)
-    except OSError:  # no stderr at all
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        with _quiet_lock:
+            _quiet_users -= 1
+            if _quiet_users == 0 and _saved_stderr is not None:
+                os.dup2(_saved_stderr, 2)
+                os.close(_saved_stderr)
+                _saved_stderr = None
 
 
 def load_mediapipe():
