@@ -1,11 +1,21 @@
-"""`streamer demo`: try streamer in a browser (Gradio), on 127.0.0.1 by default.
+"""`streamer demo`: try streamer in a browser (Gradio), on 127.0.0.1:7860 by default.
 
-Tabs: Webcam (streaming, style and strength), Video (upload a clip, get it back stylized with its
-audio; API name `stylize_video`), Image. Bad uploads show a Gradio error with one sentence.
+Tabs: Webcam (streaming, style and strength; API name `stylize_frame`), Video (upload a clip, get it
+back stylized with its audio; `stylize_video`), Image (`stylize_image`).
+
+Uploads are capped (`max_upload_mb`: Gradio refuses a larger file while it arrives, HTTP 413; and
+`max_video_seconds`). A bad upload (empty, not a video, a still image, damaged, too long, too
+large) is one sentence in the page (a Gradio error, no traceback in the log); a video that decoded
+only in part comes back with a warning that says so. Anything unexpected is one sentence too, its
+traceback logged. No public link is made (share off), Gradio's usage analytics and its monitoring
+page are off.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -13,13 +23,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streamer.errors import DeviceUnavailableError, StreamerError
+from streamer.errors import DeviceUnavailableError, InvalidInputError, StreamerError
 
 if TYPE_CHECKING:  # imported when used: it brings PyAV and MediaPipe
     from streamer.pipeline.file_job import StylizeOptions
 
+log = logging.getLogger("streamer")
+
 MAX_UPLOAD_MB = 200
 MAX_VIDEO_SECONDS = 300
+# A container's image formats (FFmpeg's demuxers for single pictures): a still image, not a video.
+_IMAGE_FORMATS = ("image2", "_pipe")
+
+
+def refusal(message: str):
+    """The Gradio error for a user's mistake: its one sentence in the page, no traceback in the log."""
+    import gradio as gr
+
+    return gr.Error(message, print_exception=False)
 
 
 class FrameProcessor:
@@ -70,12 +91,20 @@ class FrameProcessor:
 
 class Demo:
     """The page's work. `options` are the engine's and the tracker's for every tab (`style` is the
-    dropdowns' default; each request names its own)."""
+    dropdowns' default; each request names its own). A video upload may be `max_upload_mb` large
+    and `max_video_seconds` long."""
 
-    def __init__(self, options: StylizeOptions | None = None) -> None:
+    def __init__(
+        self,
+        options: StylizeOptions | None = None,
+        max_upload_mb: float = MAX_UPLOAD_MB,
+        max_video_seconds: float = MAX_VIDEO_SECONDS,
+    ) -> None:
         from streamer.pipeline.file_job import StylizeOptions
 
         self.options = options or StylizeOptions()
+        self.max_upload_mb = max_upload_mb
+        self.max_video_seconds = max_video_seconds
         self._processors: dict[tuple[str, bool], FrameProcessor] = {}
         self._lock = threading.Lock()
 
@@ -86,17 +115,15 @@ class Demo:
         return available_styles()
 
     def _processor(self, style: str, static: bool) -> FrameProcessor:
-        import gradio as gr
-
         if style not in self.styles():
-            raise gr.Error(f"unknown or uninstalled style {style!r}")
+            raise refusal(f"unknown or uninstalled style {style!r}")
         with self._lock:
             key = (style, static)
             if key not in self._processors:
                 try:
                     self._processors[key] = FrameProcessor(style, static, self.options)
                 except StreamerError as exc:
-                    raise gr.Error(str(exc)) from None
+                    raise refusal(str(exc)) from None
             return self._processors[key]
 
     def stylize_frame(self, frame, style: str, strength: float):
@@ -105,54 +132,100 @@ class Demo:
         return self._processor(style, static=False)(frame, strength)
 
     def stylize_image(self, image, style: str):
-        import gradio as gr
-
         if image is None:
-            raise gr.Error("upload an image first")
+            raise refusal("upload an image first")
         return self._processor(style, static=True)(image)
 
     def stylize_video(self, video, style: str, progress=None):
-        """(video path, style) -> path of the stylized video, with the original audio."""
+        """(video path, style) -> path of the stylized video, with the original audio.
+
+        Every refusal is one sentence (`refusal`) that names the upload by its file name only (never
+        a path on this machine); an unexpected error is one sentence too, its traceback logged."""
         import gradio as gr
 
+        if not video:
+            raise refusal("upload a video first")
+        path = Path(video)
+        try:
+            return self._stylize_video(path, style, progress)
+        except StreamerError as exc:
+            raise refusal(_without_folders(str(exc), path)) from None
+        except gr.Error:
+            raise
+        except Exception as exc:
+            log.error("stylizing the uploaded video %s failed", path.name, exc_info=exc)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+            raise refusal(f"{path.name} could not be stylized ({_without_folders(first, path)})") from None
+
+    def _stylize_video(self, path: Path, style: str, progress) -> str:
+        import gradio as gr
+
+        from streamer.capture.image import is_image_path
         from streamer.pipeline.file_job import stylize_file
 
-        if not video:
-            raise gr.Error("upload a video first")
-        path = Path(video)
-        if path.stat().st_size > MAX_UPLOAD_MB * 2**20:
-            raise gr.Error(f"the video is larger than {MAX_UPLOAD_MB} MB")
-        try:
-            seconds = _duration(path)
-        except StreamerError as exc:
-            raise gr.Error(str(exc)) from None
-        if seconds > MAX_VIDEO_SECONDS:
-            raise gr.Error(f"the video is longer than {MAX_VIDEO_SECONDS} s")
+        size = path.stat().st_size
+        if size == 0:
+            raise InvalidInputError(f"{path.name} is empty (0 bytes)")
+        if size > self.max_upload_mb * 2**20:
+            raise InvalidInputError(f"{path.name} is larger than {self.max_upload_mb:g} MB")
+        seconds, rate = _probe(path)
+        if seconds > self.max_video_seconds:
+            raise InvalidInputError(f"{path.name} is longer than {self.max_video_seconds:g} s ({seconds:.1f} s)")
         if style not in self.styles():
-            raise gr.Error(f"unknown or uninstalled style {style!r}")
+            raise InvalidInputError(f"unknown or uninstalled style {style!r}")
         out = Path(tempfile.mkdtemp(prefix="streamer-")) / f"{path.stem}_{style}.mp4"
+        # A header may understate the length: stop once the frames pass the cap at the stream's rate.
+        most = math.ceil(self.max_video_seconds * rate) + 1
+        stop = threading.Event()
 
         def on_frame(done: int, expected: int) -> None:
+            if done > most:
+                stop.set()
             if progress is not None and expected:
                 progress(min(1.0, done / expected), desc=f"{done}/{expected} frames")
 
+        source = path
+        if is_image_path(path):  # a video (its content says so) under an image's name: read as the video it is
+            source = out.parent / f"{path.stem}.video"
+            source.symlink_to(path.resolve())
         try:
-            report = stylize_file(path, out, self.options.replace(style=style), on_frame)
-        except StreamerError as exc:
-            raise gr.Error(str(exc)) from None
+            report = stylize_file(source, out, self.options.replace(style=style), on_frame, stop=stop)
+        except BaseException:
+            shutil.rmtree(out.parent, ignore_errors=True)
+            raise
+        if report.interrupted:
+            shutil.rmtree(out.parent, ignore_errors=True)
+            raise InvalidInputError(f"{path.name} is longer than {self.max_video_seconds:g} s")
+        if report.lost_frames or report.damaged_frames:
+            gr.Warning(
+                f"{path.name} is damaged or truncated: {report.lost_frames + report.damaged_frames} frames did not "
+                f"decode, so the stylized video has the {report.frames} that did"
+            )
         return str(report.output)
 
 
-def _duration(path: Path) -> float:
-    """Seconds of video in `path`; `InvalidInputError` when it is not a video."""
+def _probe(path: Path) -> tuple[float, float]:
+    """(seconds of video in `path`, 0 when the file does not say; frames per second, 60 when it does
+    not say). `InvalidInputError` (one sentence) when it is not a video: not media, a still image."""
     from streamer.capture.file import FileSource
 
     with FileSource(path) as source:
-        video = source.video
-        if video.duration and video.time_base:
-            return float(video.duration * video.time_base)
         container = source._container
-        return (container.duration or 0) / 1e6
+        if any(part in container.format.name for part in _IMAGE_FORMATS):
+            raise InvalidInputError(f"{path.name} is a still image, not a video; use the Image tab")
+        video = source.video
+        rate = float(source.rate) if source.rate else 60.0
+        if video.duration and video.time_base:
+            return float(video.duration * video.time_base), rate
+        return (container.duration or 0) / 1e6, rate
+
+
+def _without_folders(message: str, upload: Path) -> str:
+    """`message` with the upload's folder and the temporary folder left out: the page names files
+    by their names only."""
+    for folder in sorted({str(upload.parent), tempfile.gettempdir()}, key=len, reverse=True):
+        message = message.replace(folder + "/", "")
+    return message
 
 
 def build(demo: Demo | None = None):
@@ -161,7 +234,7 @@ def build(demo: Demo | None = None):
     demo = demo or Demo()
     styles = demo.styles()
     default = demo.options.style if demo.options.style in styles else styles[0]
-    with gr.Blocks(title="streamer") as app:
+    with gr.Blocks(title="streamer", analytics_enabled=False) as app:
         gr.Markdown("# streamer\nPeople on camera, turned into cartoons.")
         with gr.Tab("Webcam"):
             with gr.Row():
@@ -180,7 +253,7 @@ def build(demo: Demo | None = None):
                 demo.stylize_frame, [camera, style, strength], stylized, concurrency_limit=1, api_name="stylize_frame"
             )
         with gr.Tab("Video"):
-            gr.Markdown(f"Up to {MAX_UPLOAD_MB} MB and {MAX_VIDEO_SECONDS} s; the audio is kept.")
+            gr.Markdown(f"Up to {demo.max_upload_mb:g} MB and {demo.max_video_seconds:g} s; the audio is kept.")
             with gr.Row():
                 video_in = gr.Video(sources=["upload"], label="video")
                 video_out = gr.Video(label="stylized")
@@ -200,11 +273,28 @@ def build(demo: Demo | None = None):
     return app
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, block: bool = True, options: StylizeOptions | None = None):
-    app = build(Demo(options))
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    block: bool = True,
+    options: StylizeOptions | None = None,
+    max_upload_mb: float = MAX_UPLOAD_MB,
+    max_video_seconds: float = MAX_VIDEO_SECONDS,
+):
+    """Serve the page on `host`:`port` (no public link, whatever GRADIO_SHARE says; no monitoring
+    page). Any upload larger than `max_upload_mb` is refused by Gradio as it arrives (HTTP 413)."""
+    app = build(Demo(options, max_upload_mb, max_video_seconds))
     app.queue(default_concurrency_limit=2)
     try:
-        app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=True)
+        app.launch(
+            server_name=host,
+            server_port=port,
+            prevent_thread_lock=not block,
+            show_error=True,
+            share=False,
+            enable_monitoring=False,
+            max_file_size=math.ceil(max_upload_mb * 2**20),
+        )
     except OSError as exc:  # Gradio's word for a port that is taken
         raise DeviceUnavailableError(f"cannot serve on {host}:{port} (in use?); pick another --port") from exc
     return app
