@@ -6,9 +6,10 @@ Contract:
   `close(partial=True)` (after Ctrl-C) renames the valid, shorter file to NAME.partial.EXT instead.
 - A full disk does not lose the file: room for its end (the index, the trailer, +faststart's
   rewrite) is held in a reserve file beside it, grown with the index and freed when a write finds
-  the disk full (ENOSPC, or a quota). The write is retried into that room, nothing more goes in
-  (frames still inside the encoder are dropped), the file is closed valid up to its last complete
-  frame as NAME.partial.EXT, and `DiskFullError` says what was kept.
+  the disk full (ENOSPC, or a quota). The write is retried into that room and nothing more goes in
+  but the frames still in the encoder that show before the last one written (B-frames: the file
+  has no hole at its end). The file is closed valid up to its last complete frame as
+  NAME.partial.EXT, and `DiskFullError` says what was kept.
 - Video is H.264 (VP9 for .webm) at the exact frame size. H.264 in 4:2:0 cannot code an odd width
   or height, so odd sizes are written as 4:4:4 (High 4:4:4 profile) at their exact size rather than
   padded or cropped; even sizes use 4:2:0, which every player reads.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -254,6 +256,8 @@ class FileSink:
         self.video_packets = 0  # video packets muxed: the frames the file holds
         self._video_span: tuple[Fraction, Fraction] | None = None  # first pts, latest end (seconds)
         self._last_pts: int | None = None
+        self._max_video_pts: int | None = None  # of the packets muxed
+        self._flushed = False  # the encoder was flushed
         self._closed_to: Path | None = None  # where `close` put the file
         self._full: DiskFullError | None = None  # the disk filled: the file is closed, this says how
         options = {"movflags": "+faststart"} if self.format in ("mp4", "mov") else {}
@@ -377,36 +381,63 @@ class FileSink:
         assert file is not None and reserve is not None, "open"
         if self._full is not None:
             raise self._full
-        for packet in packets:
+        packets = list(packets)
+        for i, packet in enumerate(packets):
             if file.disk_full:
-                break
-            video = packet.stream is self._video
-            pts, duration, time_base = packet.pts, packet.duration or 0, packet.time_base
-            try:
-                self._container.mux(packet)
-            except OSError as exc:
-                if exc.errno in NO_ROOM:  # full again after the reserve was spent: nothing to keep
-                    self.abort()
-                    self._full = DiskFullError(self.path, None)
-                    raise self._full from exc
-                raise OutputError(f"cannot write {self.path.name}: {exc.strerror or exc}") from exc
-            self.packets += 1
-            if video:
-                self.video_packets += 1
-                if pts is not None and time_base is not None:
-                    start, end = pts * time_base, (pts + duration) * time_base
-                    first, last = self._video_span or (start, end)
-                    self._video_span = (min(first, start), max(last, end))
+                self._full = self._close_full(packets[i:])
+                raise self._full
+            self._mux_one(packet)
             need = RESERVE_BASE_BYTES + RESERVE_PER_PACKET_BYTES * self.packets
             if need + RESERVE_STEP_BYTES // 2 > reserve.size and not reserve.grow(need + RESERVE_STEP_BYTES):
                 file.disk_full = True  # no room to grow the reserve: the disk is as good as full
         if file.disk_full:
-            self._full = self._close_full()
+            self._full = self._close_full([])
             raise self._full
 
-    def _close_full(self) -> DiskFullError:
+    def _mux_one(self, packet) -> None:
+        video = packet.stream is self._video
+        pts, duration, time_base = packet.pts, packet.duration or 0, packet.time_base
+        try:
+            self._container.mux(packet)
+        except OSError as exc:
+            if exc.errno in NO_ROOM:  # full again after the reserve was spent: nothing to keep
+                self.abort()
+                self._full = DiskFullError(self.path, None)
+                raise self._full from exc
+            raise OutputError(f"cannot write {self.path.name}: {exc.strerror or exc}") from exc
+        self.packets += 1
+        if video:
+            self.video_packets += 1
+            if pts is not None and time_base is not None:
+                self._max_video_pts = pts if self._max_video_pts is None else max(self._max_video_pts, pts)
+                start, end = pts * time_base, (pts + duration) * time_base
+                first, last = self._video_span or (start, end)
+                self._video_span = (min(first, start), max(last, end))
+
+    def _fill_gaps(self, pending: list) -> None:
+        """Mux the frames that come before the last frame written (B-frames still in the encoder,
+        or not yet muxed), so the kept file has no hole at its end; where the disk has room."""
+        fill = []
+        if self._max_video_pts is not None:
+            if not self._copying and not self._flushed:
+                self._flushed = True
+                with contextlib.suppress(Exception):
+                    pending = pending + list(self._video.encode(None))
+            for packet in pending:
+                if packet.stream is not self._video:
+                    continue  # audio of a frame to come
+                if packet.pts is None or packet.pts > self._max_video_pts:
+                    break  # decode order: what follows may need this frame
+                fill.append(packet)
+        index = RESERVE_PER_PACKET_BYTES * (self.packets + len(fill))
+        if fill and sum(p.size for p in fill) + index + (64 << 10) < shutil.disk_usage(self._tmp.parent).free:
+            for packet in fill:
+                self._mux_one(packet)
+
+    def _close_full(self, pending: list) -> DiskFullError:
         """The disk is full: write the file's end into the reserve's room and keep it as
-        NAME.partial.EXT (nothing when no frame is in it); the error says what was kept."""
+        NAME.partial.EXT (nothing when no frame is in it); the error says what was kept.
+        `pending`: packets that were not muxed."""
         target = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
         kept: Path | None = target
         try:
@@ -414,6 +445,7 @@ class FileSink:
                 self._reserve.release()
             if self.video_packets == 0:
                 raise OutputError("no frame")
+            self._fill_gaps(pending)
             self._container.close()
             if self._file is not None:
                 self._file.close()
@@ -426,6 +458,7 @@ class FileSink:
 
     def _flush(self) -> None:
         if not self._copying:
+            self._flushed = True
             self._mux(self._video.encode(None))
         for out, decoder, resampler in self._audio.values():
             if decoder is not None:
