@@ -8,8 +8,8 @@ In one run:
   repository) when present, else a generated face clip (`--clip generated` forces it);
 - `streamer serve --ice-loopback` with one WebRTC client (aiortc, on a thread of this process) in
   mirror mode, streaming a generated camera (a moving face, 320x240 unless --camera says otherwise)
-  and keeping what comes back: the
-  stylized video and the stats records sent once a second over the DataChannel.
+  and keeping what comes back: the stylized video and the stats records sent once a second over
+  the DataChannel. The client leaves first; serve gets SIGINT once its session has ended.
 
 Every `--sample-seconds` it records, for each of the two `streamer` processes, the resident memory
 (VmRSS), the open descriptors (/proc/PID/fd), the threads and the CPU seconds used, and the latency
@@ -54,7 +54,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -65,7 +64,17 @@ REPO = Path(__file__).resolve().parents[1]
 MEDIA_DIR = Path(os.environ.get("STREAMER_MEDIA_DIR", REPO.parent / "shared" / "media"))
 REAL_CLIP = MEDIA_DIR / "streamer_webcam_488p.mp4"
 PROCESSES = ("live", "serve")
-PROCESS_FIELDS = ("rss_mb", "fds", "threads", "cpu_s", "latency_ms_p50", "latency_ms_p99", "records", "level")
+PROCESS_FIELDS = (
+    "rss_mb",
+    "fds",
+    "threads",
+    "cpu_s",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "records",
+    "level",
+    "passthrough",
+)
 MACHINE_FIELDS = ("cores", "other_cpu_s", "other_cores", "load1")
 
 WARMUP_MAX_S = 120.0
@@ -207,7 +216,8 @@ def machine_busy_seconds() -> float:
 def window_latency(records: list[dict]) -> dict:
     """A window's latency from per-second stats records: p50 = median of their p50, p99 = the
     largest p99 (the worst second); None when no record had a latency. `level`: the highest
-    quality level (0 = full quality) any record was at."""
+    quality level (0 = full quality) any record was at; `passthrough`: the records (seconds) at
+    the last rung, where frames go out untouched."""
     p50 = [r["latency_ms_p50"] for r in records if r.get("latency_ms_p50") is not None]
     p99 = [r["latency_ms_p99"] for r in records if r.get("latency_ms_p99") is not None]
     levels = [r["level"] for r in records if r.get("level") is not None]
@@ -216,6 +226,7 @@ def window_latency(records: list[dict]) -> dict:
         "latency_ms_p99": round(max(p99), 1) if p99 else None,
         "records": len(records),
         "level": max(levels) if levels else None,
+        "passthrough": sum(r.get("rung") == "passthrough" for r in records),
     }
 
 
@@ -269,9 +280,8 @@ def live_clip(choice: str, folder: Path, frames: list[np.ndarray]) -> tuple[Path
 # --- the WebRTC client -----------------------------------------------------------------------------
 class Client:
     """One mirror-mode peer of `streamer serve`, on its own thread with its own event loop: sends a
-    looped generated camera, counts the video that comes back, keeps one frame in 30 (the last 30
-    of them, and the last frame) to judge whether it was stylized, and keeps the stats records
-    received."""
+    looped generated camera, counts the video that comes back, judges one frame in 30 (about one a
+    second, all through the run) for whether it was stylized, and keeps the stats records received."""
 
     def __init__(self, base: str, frames: list[np.ndarray]) -> None:
         self.base, self.frames = base, frames
@@ -279,8 +289,8 @@ class Client:
         self.stats: list[dict] = []
         self._taken = 0
         self.video_count = 0
-        self.kept: deque[np.ndarray] = deque(maxlen=30)
-        self.last: np.ndarray | None = None
+        self.judged = self.stylized = 0
+        self._sent = [self._small(f) for f in frames]
         self.error: str | None = None
         self.connected = threading.Event()
         self._stop = threading.Event()
@@ -349,9 +359,8 @@ class Client:
                             continue
                         self.video_count += 1
                         if self.video_count % 30 == 0:
-                            self.kept.append(frame.to_ndarray(format="bgr24"))
-                        else:
-                            self.last = frame
+                            self.judged += 1
+                            self.stylized += self.is_stylized(frame.to_ndarray(format="bgr24"))
                 except Exception:
                     return
 
@@ -369,24 +378,20 @@ class Client:
             self.connected.set()
             while not self._stop.is_set():
                 await asyncio.sleep(0.2)
-            if self.last is not None:
-                self.kept.append(self.last.to_ndarray(format="bgr24"))
         finally:
             await pc.close()
             for task in pulls:
                 task.cancel()
 
-    def stylized_frames(self) -> tuple[int, int]:
-        """(how many kept frames were stylized, how many were kept): a frame counts when it is
-        farther than codec noise from every frame sent (compared at 320x240)."""
+    @staticmethod
+    def _small(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (320, 240), interpolation=cv2.INTER_AREA).astype(np.int16)
 
-        def small(image: np.ndarray) -> np.ndarray:
-            return cv2.resize(image, (320, 240), interpolation=cv2.INTER_AREA).astype(np.int16)
-
-        sent = [small(f) for f in self.frames]
-        kept = [small(image) for image in self.kept]
-        stylized = sum(min(float(np.abs(got - f).mean()) for f in sent) > STYLIZED_MEAN_DIFF for got in kept)
-        return stylized, len(kept)
+    def is_stylized(self, image: np.ndarray) -> bool:
+        """A frame that came back was changed: farther than codec noise from every frame sent
+        (mean absolute difference, compared at 320x240)."""
+        got = self._small(image)
+        return min(float(np.abs(got - f).mean()) for f in self._sent) > STYLIZED_MEAN_DIFF
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -459,10 +464,12 @@ def run_soak(
     clip: str = "auto",
     camera_size: tuple[int, int] = (320, 240),
     progress: Callable[[str], None] | None = None,
+    serve_budget_ms: float | None = None,
 ) -> dict:
     """Run the soak for `minutes` and return the result (also written to out/samples.json, with the
     curves in out/soak.png): the samples, the verdicts, the recording check, the exit statuses,
-    what the client got, and `passed`."""
+    what the client got, and `passed`. `serve_budget_ms` is serve's --latency-budget-ms (its
+    default when None)."""
     say = progress or (lambda text: None)
     out.mkdir(parents=True, exist_ok=True)
     seconds = minutes * 60
@@ -506,7 +513,8 @@ def run_soak(
         cwd=REPO,
     )
     serve = subprocess.Popen(
-        [*python, "serve", "--ice-loopback", "--port", str(port)],
+        [*python, "serve", "--ice-loopback", "--port", str(port)]
+        + ([] if serve_budget_ms is None else ["--latency-budget-ms", f"{serve_budget_ms:g}"]),
         stdout=logs["serve"],
         stderr=subprocess.STDOUT,
         cwd=REPO,
@@ -582,12 +590,12 @@ def run_soak(
 
     match = re.search(r"live: (\d+) frames in, (\d+) out", live_stdout)
     frames_out = int(match.group(2)) if match else None
-    stylized, kept = client.stylized_frames()
     result = {
         "minutes": minutes,
         "sample_seconds": sample_seconds,
         "live_source": source_text,
         "serve_camera": f"generated face, {camera_size[0]}x{camera_size[1]}, 2 s looped",
+        "serve_budget_ms": serve_budget_ms,
         "out": str(out),
         "windows": dict(zip(("warmup_end", "first_end", "last_start", "end"), windows(samples), strict=True)),
         "samples": samples,
@@ -598,8 +606,8 @@ def run_soak(
         "serve_stop": {"session_ended": session_ended, "waited_s": stop_wait_s},
         "client": {
             "video_frames": client.video_count,
-            "stylized": stylized,
-            "judged": kept,
+            "stylized": client.stylized,
+            "judged": client.judged,
             "stats": len(client.stats),
             "error": client.error,
         },
@@ -607,7 +615,7 @@ def run_soak(
     result["checks"] = {
         "recording valid and complete": result["recording"]["passed"],
         "exit status 0": all(status == 0 for status in statuses.values()),
-        "client got stylized video and stats": stylized > 0 and len(client.stats) > 0 and not client.error,
+        "client got stylized video and stats": client.stylized > 0 and len(client.stats) > 0 and not client.error,
     }
     result["passed"] = all(v["passed"] for v in result["verdicts"]) and all(result["checks"].values())
     (out / "samples.json").write_text(json.dumps(result, indent=1))
@@ -619,13 +627,13 @@ def run_soak(
 COLOURS = {"live": (200, 110, 20), "serve": (40, 40, 210), "machine": (60, 150, 60)}
 
 
-def _ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high]."""
+def _ticks(low: float, high: float, count: int = 5, integer: bool = False) -> list[float]:
+    """Round tick values covering [low, high] (whole numbers only when `integer`)."""
     if high <= low:
         high = low + 1
-    raw = (high - low) / count
+    raw = max((high - low) / count, 1.0 if integer else 0.0)
     step = 10 ** np.floor(np.log10(raw))
-    step *= next(m for m in (1, 2, 2.5, 5, 10) if m * step >= raw)
+    step *= next(m for m in ((1, 2, 5, 10) if integer else (1, 2, 2.5, 5, 10)) if m * step >= raw)
     first = np.floor(low / step) * step
     return [float(first + i * step) for i in range(int(np.ceil((high - first) / step)) + 1)]
 
@@ -646,7 +654,10 @@ def _panel(
     values = [v for _, _, _, vs, _ in series for v in vs if v is not None]
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
     pad = (high - low) * 0.1 or max(abs(high) * 0.05, 1.0)
-    yt = _ticks(max(0.0, low - pad) if low >= 0 else low - pad, high + pad)
+    integer = all(float(v).is_integer() for v in values)
+    if integer:
+        pad = max(pad, 1.0)
+    yt = _ticks(max(0.0, low - pad) if low >= 0 else low - pad, high + pad, integer=integer)
     lo, hi = yt[0], yt[-1]
     xt = _ticks(0, t_max / 60)
     font = cv2.FONT_HERSHEY_SIMPLEX
@@ -679,12 +690,19 @@ def _panel(
     legend_x = left + 10 + cv2.getTextSize(title, font, 0.55, 1)[0][0] + 20
     for label, colour, ts, vs, dashed in series:
         points = [(x_of(t), y_of(v)) for t, v in zip(ts, vs, strict=True) if v is not None]
-        for i, (a, b) in enumerate(itertools.pairwise(points)):
-            if not dashed or i % 2 == 0:
+        for a, b in itertools.pairwise(points):
+            if not dashed:
                 cv2.line(canvas, a, b, colour, 2, cv2.LINE_AA)
+                continue
+            pieces = max(1, int(np.hypot(b[0] - a[0], b[1] - a[1]) // 6))
+            for k in range(0, pieces, 2):  # 6 px on, 6 px off
+                p = (a[0] + (b[0] - a[0]) * k // pieces, a[1] + (b[1] - a[1]) * k // pieces)
+                q = (a[0] + (b[0] - a[0]) * (k + 1) // pieces, a[1] + (b[1] - a[1]) * (k + 1) // pieces)
+                cv2.line(canvas, p, q, colour, 2, cv2.LINE_AA)
         if len(points) == 1:
             cv2.circle(canvas, points[0], 3, colour, -1)
-        cv2.line(canvas, (legend_x, top + 13), (legend_x + 22, top + 13), colour, 2 if not dashed else 1)
+        for x in range(legend_x, legend_x + 22, 12 if dashed else 22):
+            cv2.line(canvas, (x, top + 13), (min(x + (6 if dashed else 22), legend_x + 22), top + 13), colour, 2)
         cv2.putText(canvas, label, (legend_x + 28, top + 18), font, 0.45, colour, 1, cv2.LINE_AA)
         legend_x += 40 + cv2.getTextSize(label, font, 0.45, 1)[0][0]
 
@@ -694,6 +712,9 @@ def plot(samples: Sequence[dict], marks: Sequence[float], path: Path, title: str
     panel_h, width = 210, 1200
     canvas = np.full((50 + 5 * panel_h, width, 3), 255, np.uint8)
     cv2.putText(canvas, title, (20, 32), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2, cv2.LINE_AA)
+    note = "grey dashes: end of warm-up, end of the first window, start of the last window"
+    size = cv2.getTextSize(note, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0]
+    cv2.putText(canvas, note, (width - 30 - size[0], 32), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (90, 90, 90), 1, cv2.LINE_AA)
     ts = [s["t"] for s in samples]
     t_max = max(ts) if ts else 1.0
 
@@ -740,6 +761,11 @@ def summary_table(result: dict) -> str:
             f"machine: {os.cpu_count()} cores; other processes used {statistics.mean(machine):.2f} cores "
             f"on average (most {max(machine):.2f})"
         )
+    for process in PROCESSES:
+        records = sum(s[process]["records"] for s in result["samples"] if s.get(process))
+        passthrough = sum(s[process]["passthrough"] for s in result["samples"] if s.get(process))
+        if records:
+            lines.append(f"{process}: {passthrough} of {records} seconds at passthrough (quality given up to the load)")
     lines.append(f"{'criterion':<29} {'process':<8} {'verdict':<7} figures")
     for v in result["verdicts"]:
         lines.append(f"{v['criterion']:<29} {v['process']:<8} {'pass' if v['passed'] else 'FAIL':<7} {v['detail']}")
@@ -770,6 +796,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--camera", default="320x240", help="the client's camera size, WxH (default 320x240, as a small webcam)"
     )
+    parser.add_argument(
+        "--serve-latency-budget-ms", type=float, help="serve's --latency-budget-ms (default: serve's own)"
+    )
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="streamer-soak-"))
@@ -781,6 +810,7 @@ def main(argv: list[str] | None = None) -> int:
         args.clip,
         tuple(int(v) for v in args.camera.lower().split("x")),  # type: ignore[arg-type]
         progress=None if quiet else lambda text: print(text, flush=True),
+        serve_budget_ms=args.serve_latency_budget_ms,
     )
     print(json.dumps(result, indent=1) if args.json else summary_table(result))
     return 0 if result["passed"] else 1
