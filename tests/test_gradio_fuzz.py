@@ -86,3 +86,20 @@ def test_the_page_refuses_a_file_over_its_cap_itself_and_names_no_folder(tmp_pat
     with pytest.raises(gr.Error) as refused:
         demo.stylize_video(str(empty), "toon")
     assert refused.value.message == "empty.mp4 is empty (0 bytes)"
+
+
+def test_video_jobs_older_than_the_keep_time_are_deleted_when_the_next_starts():
+    import os
+    import time
+
+    from streamer.server.gradio_app import OUTPUT_KEEP_S, Demo
+
+    demo = Demo()
+    old, new = demo._outputs / "old", demo._outputs / "new"
+    for folder in (old, new):
+        folder.mkdir()
+        (folder / "out.mp4").write_bytes(b"x")
+    past = time.time() - OUTPUT_KEEP_S - 60
+    os.utime(old, (past, past))
+    demo._sweep()
+    assert not old.exists() and new.exists()

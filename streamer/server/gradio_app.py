@@ -8,7 +8,7 @@ Uploads are capped (`max_upload_mb`: Gradio refuses a larger file while it arriv
 large) is one sentence in the page (a Gradio error, no traceback in the log); a video that decoded
 only in part comes back with a warning that says so. Anything unexpected is one sentence too, its
 traceback logged. No public link is made (share off), Gradio's usage analytics and its monitoring
-page are off.
+page are off. Uploads and results are deleted after `OUTPUT_KEEP_S` (an hour).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ log = logging.getLogger("streamer")
 
 MAX_UPLOAD_MB = 200
 MAX_VIDEO_SECONDS = 300
+# How long a video job's result is kept here; Gradio's cache keeps its copies as long (`build`).
+OUTPUT_KEEP_S = 3600
 # A container's image formats (FFmpeg's demuxers for single pictures): a still image, not a video.
 _IMAGE_FORMATS = ("image2", "_pipe")
 
@@ -105,6 +107,7 @@ class Demo:
         self.options = options or StylizeOptions()
         self.max_upload_mb = max_upload_mb
         self.max_video_seconds = max_video_seconds
+        self._outputs = Path(tempfile.mkdtemp(prefix="streamer-demo-"))  # one folder per video job
         self._processors: dict[tuple[str, bool], FrameProcessor] = {}
         self._lock = threading.Lock()
 
@@ -173,7 +176,8 @@ class Demo:
             raise InvalidInputError(f"{path.name} is longer than {self.max_video_seconds:g} s ({seconds:.1f} s)")
         if style not in self.styles():
             raise InvalidInputError(f"unknown or uninstalled style {style!r}")
-        out = Path(tempfile.mkdtemp(prefix="streamer-")) / f"{path.stem}_{style}.mp4"
+        self._sweep()
+        out = Path(tempfile.mkdtemp(dir=self._outputs)) / f"{path.stem}_{style}.mp4"
         # A header may understate the length: stop once the frames pass the cap at the stream's rate.
         most = math.ceil(self.max_video_seconds * rate) + 1
         stop = threading.Event()
@@ -202,6 +206,18 @@ class Demo:
                 f"decode, so the stylized video has the {report.frames} that did"
             )
         return str(report.output)
+
+    def _sweep(self, age_s: float = OUTPUT_KEEP_S) -> None:
+        """Delete the folders of video jobs older than `age_s` (Gradio has copied each result into
+        its own cache as it answered), so that uploads do not fill the disk."""
+        import time
+
+        for folder in self._outputs.iterdir():
+            try:
+                if time.time() - folder.stat().st_mtime > age_s:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                pass
 
 
 def _probe(path: Path) -> tuple[float, float]:
@@ -234,7 +250,7 @@ def build(demo: Demo | None = None):
     demo = demo or Demo()
     styles = demo.styles()
     default = demo.options.style if demo.options.style in styles else styles[0]
-    with gr.Blocks(title="streamer", analytics_enabled=False) as app:
+    with gr.Blocks(title="streamer", analytics_enabled=False, delete_cache=(OUTPUT_KEEP_S, OUTPUT_KEEP_S)) as app:
         gr.Markdown("# streamer\nPeople on camera, turned into cartoons.")
         with gr.Tab("Webcam"):
             with gr.Row():
