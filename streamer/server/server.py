@@ -115,6 +115,40 @@ def page_files() -> dict[str, Path]:
     raise StreamerError(f"the page files ({', '.join(PAGE_FILES)}) are missing; reinstall streamer")
 
 
+def release_freed_memory() -> None:
+    """Give the heap that freed memory left behind back to the system (glibc's `malloc_trim`; nothing
+    elsewhere). A session frees hundreds of megabytes of frames and model buffers across many
+    threads' arenas, which glibc otherwise keeps: an idle server that has served 60 sessions held
+    1.4 GB instead of 0.4 GB."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
+
+
+def is_aiortc_teardown_error(context: dict) -> bool:
+    """An exception an aiortc transport task raised because its connection was closing: the SCTP
+    transport still sending through a DTLS transport that is shut (ConnectionError, or OpenSSL's
+    "protocol is shutdown"; aiortc issue 1040). Nothing is lost: the session is closing anyway."""
+    exception, future = context.get("exception"), context.get("future")
+    coroutine = future.get_coro() if isinstance(future, asyncio.Task) else None
+    name = getattr(coroutine, "__qualname__", "")
+    by_openssl = type(exception).__module__.startswith("OpenSSL")
+    return name.startswith(("RTCSctpTransport.", "RTCDtlsTransport.")) and (
+        isinstance(exception, ConnectionError) or by_openssl
+    )
+
+
 class BadRequest(Exception):
     """A client error: answered with 400 and this message."""
 
@@ -276,6 +310,7 @@ class Session:
             self.send({"status": f"stopped: the pipeline failed ({type(exc).__name__})"})
         finally:
             self._call_in_loop(self.server.spawn_close, self)
+            release_freed_memory()
 
     def start_audio(self, track) -> None:
         """Relay `track` to the others in the room (only the peer's first audio track)."""
@@ -457,7 +492,7 @@ class StreamerServer:
         app.router.add_post("/api/rooms", self._new_room)
         app.router.add_post("/api/offer", self._offer)
         app.on_response_prepare.append(self._headers)
-        app.on_startup.append(self._start_watchdog)
+        app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._shutdown)
         return app
 
@@ -485,8 +520,20 @@ class StreamerServer:
         if request.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
 
-    async def _start_watchdog(self, app) -> None:
+    async def _on_startup(self, app) -> None:
         self._watchdog = asyncio.ensure_future(self._watch())
+        loop = asyncio.get_running_loop()
+        previous = loop.get_exception_handler()
+
+        def handle(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+            if is_aiortc_teardown_error(context):
+                log.debug("a closing connection's transport failed: %s", context.get("exception"))
+            elif previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        loop.set_exception_handler(handle)
 
     async def _index(self, request):
         return web.FileResponse(self.page["index.html"])
