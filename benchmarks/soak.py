@@ -1,6 +1,7 @@
 """Soak `streamer live` and `streamer serve` side by side and watch for leaks and drift.
 
     .venv/bin/python benchmarks/soak.py --minutes 60 [--out DIR] [--sample-seconds 10] [--json]
+        [--clip auto|generated|PATH] [--camera 320x240] [--serve-latency-budget-ms MS]
 
 In one run:
 - `streamer live --source CLIP --realtime --loop --sink file:OUT.mp4 --sink null --stats-json S.jsonl
@@ -25,12 +26,15 @@ leaves at least 20 minutes after the warm-up, else a quarter of what is left eac
 - memory: the median RSS of the last window is under 5% above that of the first;
 - latency: the median p99 of the last window is at most 1.25x that of the first (or 10 ms more,
   whichever is larger). The scheduler holds latency near its budget by giving up quality, so a
-  leak or a growing backlog shows as p99 climbing well past it; 25% is above the spread of window
-  medians between runs on a loaded machine, and the 10 ms covers one rung's step at low latency;
+  leak or a growing backlog shows as p99 climbing steadily past it, while the p99 of single
+  windows jumps with the machine's other load; the median over a window damps those jumps, and
+  25% leaves room for what is left of them. The 10 ms covers one rung's step at low latency;
 - descriptors and threads: the most in the last window is at most the most in the first.
 Besides: the recording decodes with PyAV, has as many frames as live's summary says it sent ("M
 out") and spans the run (within max(1.5 s, 2%)); both processes exit with status 0 (live ends by
---duration, serve on SIGINT); the client got stylized frames and stats back.
+--duration, serve on SIGINT); the client got video and stats back. How many of the frames that
+came back were stylized (one a second is judged), and how many seconds each process spent at
+passthrough, are reported but not judged: on a busy machine the scheduler rightly gives quality up.
 
 Writes samples.json (everything, the verdicts too) and soak.png (the curves) to --out (a new
 temporary folder unless given; printed), prints a table of the verdicts, and exits 0 on pass, 1 on
@@ -615,7 +619,7 @@ def run_soak(
     result["checks"] = {
         "recording valid and complete": result["recording"]["passed"],
         "exit status 0": all(status == 0 for status in statuses.values()),
-        "client got stylized video and stats": client.stylized > 0 and len(client.stats) > 0 and not client.error,
+        "client got video and stats": client.video_count > 0 and len(client.stats) > 0 and not client.error,
     }
     result["passed"] = all(v["passed"] for v in result["verdicts"]) and all(result["checks"].values())
     (out / "samples.json").write_text(json.dumps(result, indent=1))
@@ -776,7 +780,7 @@ def summary_table(result: dict) -> str:
         + f" (serve stopped {result['serve_stop']['waited_s']:g} s after the client left"
         + ("" if result["serve_stop"]["session_ended"] else ", its session still running")
         + ")",
-        "client got stylized video and stats": f"{client['video_frames']} frames back "
+        "client got video and stats": f"{client['video_frames']} frames back "
         f"({client['stylized']} of {client['judged']} judged stylized), {client['stats']} stats"
         + (f"; {client['error']}" if client["error"] else ""),
     }
