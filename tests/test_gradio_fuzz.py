@@ -103,3 +103,23 @@ def test_video_jobs_older_than_the_keep_time_are_deleted_when_the_next_starts():
     os.utime(old, (past, past))
     demo._sweep()
     assert not old.exists() and new.exists()
+
+
+def test_a_page_that_does_not_answer_gradio_s_start_up_check_is_one_sentence(monkeypatch):
+    """Gradio asks the started page for itself (through any proxy set, 3 s at most) and raises if no
+    answer comes; `streamer demo` says so in one sentence and frees the port."""
+    import socket
+
+    from gradio import networking
+
+    from streamer.errors import DeviceUnavailableError
+    from streamer.server.gradio_app import launch
+
+    monkeypatch.setattr(networking, "url_ok", lambda url: False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DeviceUnavailableError, match=r"did not answer Gradio's check .*; try again$"):
+        launch(port=port, block=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # free again

@@ -313,4 +313,12 @@ def launch(
         )
     except OSError as exc:  # Gradio's word for a port that is taken
         raise DeviceUnavailableError(f"cannot serve on {host}:{port} (in use?); pick another --port") from exc
+    except ValueError as exc:  # Gradio asks the page once started, through any proxy set, within 3 s
+        if "localhost is not accessible" not in str(exc):
+            raise
+        app.close()
+        raise DeviceUnavailableError(
+            f"the page on {host}:{port} started but did not answer Gradio's check (a proxy in http_proxy "
+            "without 127.0.0.1 in no_proxy, or a machine too busy to answer within 3 s); try again"
+        ) from exc
     return app
