@@ -420,6 +420,19 @@ def _wait_http(url: str, process: subprocess.Popen, seconds: float) -> None:
             time.sleep(0.3)
 
 
+def _pipeline_end(stats_path: Path, seconds: float) -> float | None:
+    """The monotonic time live's run ends (its first stats line's arrival less its `t`, plus the
+    duration), or None before that line is there. Polled twice a second, so within about 0.5 s."""
+    try:
+        with open(stats_path) as f:
+            line = f.readline()
+    except FileNotFoundError:
+        return None
+    if not line.endswith("\n"):
+        return None
+    return time.monotonic() - float(json.loads(line)["t"]) + seconds
+
+
 def _wait_quiet(process: subprocess.Popen, seconds: float, period: float = 0.5, share: float = 0.05) -> bool:
     """Wait until `process` used under `share` of a core in each of two periods in a row (its
     sessions have ended: an idle server does nothing), True; False when `seconds` pass first."""
@@ -542,12 +555,18 @@ def run_soak(
         busy0, ours0 = cpu_now()
         last_t = 0.0
         next_sample = sample_seconds
+        pipeline_end = None  # when live's --duration runs out, from its first stats line
         while live.poll() is None:
             time.sleep(max(0.0, min(0.5, start + next_sample - time.monotonic())))
+            if pipeline_end is None:
+                pipeline_end = _pipeline_end(stats_path, seconds)
+            if pipeline_end is not None and time.monotonic() > pipeline_end:
+                continue  # live is closing (no sample of its shutdown); wait for it to exit
             if time.monotonic() - start < next_sample:
                 continue
-            next_sample += sample_seconds
             t = time.monotonic() - start
+            while next_sample <= t:  # a slow start (the client connecting) skips the missed samples
+                next_sample += sample_seconds
             sample: dict = {"t": round(t, 2)}
             try:
                 for name, records in (("live", live_tail.read()), ("serve", client.take_stats())):
