@@ -733,11 +733,11 @@ def _panel(
 def plot(samples: Sequence[dict], marks: Sequence[float], path: Path, title: str) -> None:
     """Draw the curves (RSS, descriptors, threads, latency p50/p99, the other processes' CPU) to a PNG."""
     panel_h, width = 210, 1200
-    canvas = np.full((50 + 5 * panel_h, width, 3), 255, np.uint8)
-    cv2.putText(canvas, title, (20, 32), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2, cv2.LINE_AA)
-    note = "grey dashes: end of warm-up, end of the first window, start of the last window"
-    size = cv2.getTextSize(note, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0]
-    cv2.putText(canvas, note, (width - 30 - size[0], 32), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (90, 90, 90), 1, cv2.LINE_AA)
+    header = 70
+    canvas = np.full((header + 5 * panel_h, width, 3), 255, np.uint8)
+    cv2.putText(canvas, title, (20, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2, cv2.LINE_AA)
+    note = "grey dashes: end of the warm-up, end of the first window, start of the last window"
+    cv2.putText(canvas, note, (20, 56), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (90, 90, 90), 1, cv2.LINE_AA)
     ts = [s["t"] for s in samples]
     t_max = max(ts) if ts else 1.0
 
@@ -765,7 +765,7 @@ def plot(samples: Sequence[dict], marks: Sequence[float], path: Path, title: str
         ),
     ]
     for i, (name, series) in enumerate(panels):
-        _panel(canvas, 50 + i * panel_h, panel_h, name, series, t_max, marks[:3])
+        _panel(canvas, header + i * panel_h, panel_h, name, series, t_max, marks[:3])
     cv2.imwrite(str(path), canvas)
 
 
