@@ -7,8 +7,9 @@
   Detection: from the server's last byte to the "source lost: URL sent nothing for N s" line.
   Reconnect: from that line to the first frame of the new connection (the 1 s retry wait included).
 - An RTMP server (PyAV listening, in its own process) killed, or stopped (SIGSTOP: the connection
-  open, no data taken), while `StreamSink` pushes noisy frames: from the kill or stop to the failed
-  write, and how long the close then takes.
+  open, no data taken), while `StreamSink` pushes noisy 640x480 frames: from the kill or stop to the
+  failed write (a stopped server first fills the socket buffers), how long that write waited, and
+  how long the close then takes.
 - A full disk: `streamer stylize` onto a small tmpfs in a private mount namespace (where `unshare
   -Urm` is allowed): the one line it prints, what the kept NAME.partial.EXT holds, and what writing
   through the guarded file (Python I/O, a reserve grown beside it) costs of FileSink's time.
@@ -130,8 +131,9 @@ with av.open(sys.argv[1], options={"listen": "1"}, format="flv", timeout=60) as 
 """
 
 
-def stream_fault(kind: str, timeout_s: float) -> tuple[float, float]:
-    """(from the fault to the failed write, the close) seconds; `kind` "kill" or "stop"."""
+def stream_fault(kind: str, timeout_s: float) -> tuple[float, float, float]:
+    """Seconds from the fault to the failed write, from the start of that write (the one that waited
+    on the server) to its failure, and of the close; `kind` "kill" or "stop"."""
     from streamer.frame import Frame
     from streamer.sinks.stream import StreamSink
 
@@ -144,13 +146,14 @@ def stream_fault(kind: str, timeout_s: float) -> tuple[float, float]:
     sink = StreamSink(url, timeout_s=timeout_s)
     sink.open(640, 480, 30.0)
     noise = np.random.default_rng(0).integers(0, 255, (8, 480, 640, 3), np.uint8)
-    fault_at = failed_at = 0.0
+    fault_at = failed_at = write_at = 0.0
     try:
         for i in range(100_000):
             if i == 30:
                 server.kill() if kind == "kill" else server.send_signal(signal.SIGSTOP)
                 fault_at = time.monotonic()
             try:
+                write_at = time.monotonic()
                 sink.write(Frame(noise[i % 8], i * 33, Fraction(1, 1000), i))
             except Exception as exc:
                 failed_at = time.monotonic()
@@ -164,7 +167,7 @@ def stream_fault(kind: str, timeout_s: float) -> tuple[float, float]:
         server.send_signal(signal.SIGCONT)
         server.kill()
         server.wait()
-    return failed_at - fault_at, closed
+    return failed_at - fault_at, failed_at - write_at, closed
 
 
 def disk_full() -> None:
@@ -267,9 +270,8 @@ def main() -> None:
     print(f"RTMP server gone (write timeout {stream_timeout:g} s):")
     for kind in ("kill", "stop"):
         runs = [stream_fault(kind, stream_timeout) for _ in range(args.repeat)]
-        failed = ", ".join(f"{r[0]:.2f}" for r in runs)
-        closes = ", ".join(f"{r[1]:.2f}" for r in runs)
-        print(f"  {kind}: write failed after {failed} s; close took {closes} s")
+        failed, waited, closes = (", ".join(f"{r[k]:.2f}" for r in runs) for k in range(3))
+        print(f"  {kind}: a write failed {failed} s after it (that write waited {waited} s); close took {closes} s")
 
     print("Disk full:")
     disk_full()
