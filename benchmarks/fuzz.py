@@ -355,7 +355,7 @@ def summarize(results: list[Case]) -> dict[str, dict[str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--area", choices=["media", "models", "gradio", "all"], default="all")
+    parser.add_argument("--area", choices=["media", "models", "gradio", "server", "all"], default="all")
     parser.add_argument("--cases", type=int, default=100, help="cases per area (default: 100)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds a case may take (default: 120)")
@@ -372,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
             results += fuzz_models(args.cases, rng, work, env, args.timeout)
         if args.area in ("gradio", "all"):  # uploads to a `streamer demo` (benchmarks/fuzz_gradio.py)
             results += __import__("fuzz_gradio").fuzz_gradio(args.cases, rng, work, env, args.timeout)
+        if args.area in ("server", "all"):  # requests to a `streamer serve` (benchmarks/fuzz_server.py)
+            results += __import__("fuzz_server").fuzz_server(args.cases, rng, min(args.timeout, 20.0))
     table = summarize(results)
     for area, row in table.items():
         print(f"{area}: " + ", ".join(f"{key} {value}" for key, value in row.items()))
