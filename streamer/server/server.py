@@ -58,6 +58,7 @@ log = logging.getLogger("streamer")
 
 PAGE_FILES = ("index.html", "app.js", "chart.js", "style.css")
 MAX_BODY = 64 * 1024  # bytes of a request body (413 past it)
+TOO_LARGE = f"the request body is over {MAX_BODY // 1024} KiB"
 MAX_SDP = 32 * 1024  # characters of an offer's session description
 MAX_MEDIA_SECTIONS = 8  # m= lines in an offer (a browser sends 2 or 3)
 MAX_CONTROL_MESSAGE = 4096  # bytes of a DataChannel control message (longer ones are ignored)
@@ -147,6 +148,25 @@ def is_aiortc_teardown_error(context: dict) -> bool:
     return name.startswith(("RTCSctpTransport.", "RTCDtlsTransport.")) and (
         isinstance(exception, ConnectionError) or by_openssl
     )
+
+
+async def close_connection(pc) -> None:
+    """`pc.close()`; when aiortc fails halfway (an offer applied only in part leaves transceivers
+    without transports), every transport that exists is stopped instead, so no socket stays open."""
+    try:
+        await pc.close()
+        return
+    except Exception as exc:  # whatever aiortc raised, the transports are stopped below
+        log.debug("closing a connection failed halfway", exc_info=exc)
+    transports = []
+    for transceiver in pc.getTransceivers():
+        for dtls in {transceiver.receiver.transport, transceiver.sender.transport} - {None}:
+            transports += [dtls, dtls.transport]
+    if pc.sctp is not None:
+        transports += [pc.sctp, pc.sctp.transport, pc.sctp.transport.transport]
+    for transport in transports:
+        with contextlib.suppress(Exception):
+            await transport.stop()
 
 
 class BadRequest(Exception):
@@ -376,7 +396,7 @@ class Session:
         if self._audio_task is not None:
             self._audio_task.cancel()
         try:
-            await self.pc.close()
+            await close_connection(self.pc)
         finally:
             self.server.sessions.discard(self)
             if self.room is not None:
@@ -505,7 +525,8 @@ class StreamerServer:
         except web.HTTPException as exc:
             if exc.content_type == "application/json" or exc.status < 400:
                 raise
-            return web.json_response({"error": exc.reason}, status=exc.status)
+            sentence = TOO_LARGE if exc.status == 413 else exc.reason
+            return web.json_response({"error": sentence}, status=exc.status)
 
     @web.middleware
     async def _json_posts_only(self, request, handler):
@@ -513,6 +534,8 @@ class StreamerServer:
         # site must first pass a CORS preflight to send JSON, which this server never grants.
         if request.method == "POST" and request.content_type.lower() != "application/json":
             raise refuse(web.HTTPUnsupportedMediaType, "send the request as JSON (Content-Type: application/json)")
+        if (request.content_length or 0) > MAX_BODY:  # refused now, not after waiting for a body that never ends
+            return web.json_response({"error": TOO_LARGE}, status=413)
         return await handler(request)
 
     async def _headers(self, request, response) -> None:
@@ -583,7 +606,6 @@ class StreamerServer:
 
     async def _offer(self, request):
         from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-        from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
         body = await self._read_offer(request)
         sdp, mode, style = body["sdp"], body.get("mode", "mirror"), body.get("style") or self.options.style
@@ -610,7 +632,7 @@ class StreamerServer:
             if room is not None:
                 room.join(session)
         except web.HTTPException:
-            await pc.close()
+            await close_connection(pc)
             raise
         self.sessions.add(session)
 
@@ -644,20 +666,12 @@ class StreamerServer:
                 if track is not None:
                     pc.addTrack(track)
             await pc.setLocalDescription(await pc.createAnswer())
-        except (
-            ValueError,
-            TypeError,
-            AttributeError,
-            IndexError,
-            KeyError,
-            UnicodeError,
-            InternalError,
-            InvalidAccessError,
-            InvalidStateError,
-            OperationError,
-        ) as exc:
+        except Exception as exc:  # aiortc's parser fails in many ways (asserts among them)
+            log.debug("an offer could not be used", exc_info=exc)
             await session.close()
-            raise BadRequest(f"the session description could not be used: {str(exc)[:200]}") from None
+            # aiortc's own words where it explains (a ValueError), else only that it is malformed.
+            reason = str(exc)[:200] if isinstance(exc, ValueError) and str(exc) else "it is malformed"
+            raise BadRequest(f"the session description could not be used: {reason}") from None
         return web.json_response(
             {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type, "session": session.id}
         )
