@@ -108,7 +108,7 @@ async def send(port: int, request: Request, timeout: float) -> Response | None:
         await writer.drain()
         if request.raw is not None:
             writer.write_eof()
-        answer = await asyncio.wait_for(reader.read(), timeout)
+        answer = await asyncio.wait_for(_read_response(reader, request.method == "HEAD"), timeout)
     except asyncio.TimeoutError:
         return None
     except OSError:
@@ -116,6 +116,24 @@ async def send(port: int, request: Request, timeout: float) -> Response | None:
     finally:
         writer.close()
     return parse_response(answer)
+
+
+async def _read_response(reader: asyncio.StreamReader, head_only: bool) -> bytes:
+    """One response: up to the end its headers announce (the server may keep the connection open
+    a while after it, reading what is left of a refused body), or to the end of the connection."""
+    data = b""
+    while chunk := await reader.read(65536):
+        data += chunk
+        head, found, body = data.partition(b"\r\n\r\n")
+        if not found:
+            continue
+        headers = parse_response(head + b"\r\n\r\n").headers
+        length = headers.get("content-length", "")
+        if head_only or (length.isdigit() and len(body) >= int(length)):
+            break
+        if headers.get("transfer-encoding") == "chunked" and body.endswith(b"0\r\n\r\n"):
+            break
+    return data
 
 
 def parse_response(data: bytes) -> Response:
