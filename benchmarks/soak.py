@@ -468,7 +468,7 @@ def check_recording(path: Path, frames_out: int | None, run_seconds: float) -> d
     spans = result["seconds"] >= run_seconds - slack
     result["passed"] = complete and spans
     result["detail"] = (
-        f"{len(times)} frames (live sent {frames_out}), {result['seconds']:.1f} s of {run_seconds:.0f} s "
+        f"{len(times)} frames (live recorded {frames_out}), {result['seconds']:.1f} s of {run_seconds:.0f} s "
         f"(at least {run_seconds - slack:.1f})"
     )
     return result
@@ -611,8 +611,8 @@ def run_soak(
         for log in logs.values():
             log.close()
 
-    match = re.search(r"live: (\d+) frames in, (\d+) out", live_stdout)
-    frames_out = int(match.group(2)) if match else None
+    match = re.search(r"; (\d+) frames recorded to ", live_stdout)
+    frames_out = int(match.group(1)) if match else None
     result = {
         "minutes": minutes,
         "sample_seconds": sample_seconds,

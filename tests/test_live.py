@@ -589,4 +589,6 @@ def test_streamer_live_mentions_engine_failures_in_its_per_second_line_and_its_s
     assert len(per_second) == 2 and per_second[0].endswith("level 0: full  engine failed 2x, 71 passed through")
     assert per_second[1].endswith("level 0: full")
     assert out.count("\n") == 1
-    assert out.rstrip().endswith("; the engine failed 2 times (101 frames went out as captured)")
+    assert out.rstrip().endswith(
+        f"; the engine failed 2 times (101 frames went out as captured); 0 frames recorded to {tmp_path / 'o.mp4'}"
+    )

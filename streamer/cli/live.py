@@ -102,9 +102,14 @@ def run(args: argparse.Namespace) -> int:
             f"; the engine failed {summary.engine_failures} time{'s' * (summary.engine_failures != 1)} "
             f"({summary.passthrough_frames} frames went out as captured)"
         )
+    recorded = "".join(
+        f"; {summary.written.get(sink.name, 0)} frames recorded to {sink.path}"
+        for sink in sinks
+        if isinstance(sink, RecordingSink)
+    )
     print(
         f"live: {summary.frames_in} frames in, {summary.frames_out} out, {summary.dropped} dropped, "
-        f"{summary.skipped} left out by a reduced frame rate; latency p99 {p99}{failures}"
+        f"{summary.skipped} left out by a reduced frame rate; latency p99 {p99}{failures}{recorded}"
     )
     if summary.interrupted and args.duration is not None:
         for sink in sinks:

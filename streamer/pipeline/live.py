@@ -12,7 +12,9 @@ latency budget.
   further apart and smaller, the background refreshed on the side, then smaller, then as captured,
   then every other frame, passthrough last) before the output falls behind, and recovers with
   hysteresis. A change of rung is a status line saying why.
-- Glass-to-glass latency is measured per frame, from capture to the first sink's write.
+- Glass-to-glass latency is measured per frame, from capture to the write of the first sink that
+  shows the newest frame (a window, a camera, a stream; a recording's queue is not what a viewer
+  waits for), or of the first sink when all of them record.
 - Once a second a stats record is made (and appended as one JSON line to `stats_json`), with the
   keys t, fps_in, fps_out, latency_ms_p50, latency_ms_p99, dropped, level, rung, keyframes, faces,
   stage_ms, engine_failures, passthrough_frames (`level` indexes the ladder, `rung` says it in words,
@@ -166,6 +168,7 @@ class LiveSummary:
     interrupted: bool = False  # Ctrl-C (or SIGTERM) ended the run
     engine_failures: int = 0  # times the engine raised (each: ENGINE_RETRY_S of passthrough, then a retry)
     passthrough_frames: int = 0  # frames sent as captured because the engine had failed
+    written: dict[str, int] = field(default_factory=dict)  # frames each sink wrote, by sink name
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -359,8 +362,11 @@ class LivePipeline:
             for sink in self._sinks:
                 if isinstance(sink, SteeringSink):
                     sink.attach(self.controls, lambda: self.latest_stats)
+            timed = _latency_sink(self._sinks)
             self._workers = [
-                SinkWorker(sink, options.fps, self.status, self._written if i == 0 else None, self._clock, sink_threads)
+                SinkWorker(
+                    sink, options.fps, self.status, self._written if i == timed else None, self._clock, sink_threads
+                )
                 for i, sink in enumerate(self._sinks)
             ]
             self._warm_up(tracker, engine)
@@ -423,6 +429,7 @@ class LivePipeline:
         as NAME.partial.EXT (a run cut short)."""
         self._release(partial)
         self.summary.dropped = self._dropped()
+        self.summary.written = {worker.sink.name: worker.written for worker in self._workers}
         if self._opened:
             now = self._clock()
             if now - (self._next_stats - 1.0) >= 0.5:
@@ -590,6 +597,12 @@ def _engine_failure(exc: BaseException, engine: StyleEngine) -> str:
     runners = [r for r in (engine.head_runner, engine.background_runner) if r is not None]
     on_gpu = re.search(r"OutOfMemoryError|cuda|gpu", said, re.I) or any(r.device.startswith("cuda") for r in runners)
     return f"engine out of {'GPU ' if on_gpu else ''}memory"
+
+
+def _latency_sink(sinks: list[Sink]) -> int:
+    """The index of the sink whose writes time glass-to-glass latency: the first that keeps only the
+    newest frame (`queue_frames` 1), else the first."""
+    return next((i for i, sink in enumerate(sinks) if sink.queue_frames == 1), 0)
 
 
 def _first_line(exc: BaseException) -> str:
