@@ -25,9 +25,11 @@ call room (a new room, two people in it), the others are mirrors. Each client wa
 back, then leaves: alternately cleanly (`RTCPeerConnection.close`: DTLS close_notify, the server
 sees the connection close) or by vanishing (`Client.vanish`: the client's ICE sockets are muted
 both ways, as when a laptop lid closes: no goodbye, no ICMP, nothing). Before and after: sessions,
-rooms, pipeline threads, threads, descriptors and RSS of the server; for each vanished peer the
-time from its going silent to the server closing it. A refusal while vanished peers still hold
-their places is retried after a second, and counted.
+rooms, pipeline threads, threads, descriptors and RSS of the server (and the same once garbage is
+collected and freed heap given back, to tell a leak from what is merely not yet returned); for
+each vanished peer the time from its going silent, and from the last frame the server took in
+from it (a busy server decodes a backlog after the peer has gone), to the server closing it. A
+refusal while vanished peers still hold their places is retried after a second, and counted.
 
 Machine state: the bare built-in style (`--style`'s network if built in, else toon) on one 640x480
 frame, median of 10 runs after a warm-up, before and after, with the load average and the cores
@@ -55,6 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 STATUS_EVERY_S = 0.25
+COLLECT_AFTER_CLOSE_S = 5.0  # the server's (`streamer.server.server.COLLECT_AFTER_CLOSE_S`)
 
 
 # -- the client ------------------------------------------------------------------------------------
@@ -290,14 +293,16 @@ def serve_child(args: argparse.Namespace) -> int:
     app = server.app()
 
     async def report() -> None:
-        held: set[str] = set()
-        gone: dict[str, float] = {}
+        held: dict[str, object] = {}
+        gone: dict[str, tuple[float, float | None]] = {}  # id -> (when it went, its last frame in)
         next_line = 0.0
         while True:
             now = time.monotonic()
-            ids = {s.id for s in server.sessions}
-            gone.update({sid: now for sid in held - ids})
-            held = ids
+            sessions = {s.id: s for s in server.sessions}
+            for sid in held.keys() - sessions.keys():
+                incoming = held[sid]._incoming  # type: ignore[attr-defined]
+                gone[sid] = (now, incoming.last_frame_at if incoming is not None else None)
+            held = sessions
             if now >= next_line:
                 print(json.dumps({"t": now, **holdings(server), "gone": gone, "logged": logged}), flush=True)
                 gone, next_line = {}, now + STATUS_EVERY_S
@@ -339,7 +344,7 @@ class ServerProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.latest: dict = {}
-        self.gone: dict[str, float] = {}
+        self.gone: dict[str, list] = {}  # session id -> [when it went, its last frame in]
         self.logged: list[str] = []
         self.stderr: list[str] = []
         threading.Thread(target=self._read_stdout, daemon=True).start()
@@ -433,6 +438,19 @@ def _window(clients: list[Client], start: float, end: float) -> dict:
         "latency_ms_p99": _median([r["latency_ms_p99"] for r in rows]),
         "latency_ms_p99_worst": max((r["latency_ms_p99_worst"] or 0.0 for r in rows), default=None),
         "per_client": rows,
+    }
+
+
+def _spread(values: list[float]) -> dict:
+    if not values:
+        return {"count": 0}
+    ordered = sorted(values)
+    return {
+        "count": len(values),
+        "min": round(ordered[0], 2),
+        "median": round(statistics.median(ordered), 2),
+        "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 2),
+        "max": round(ordered[-1], 2),
     }
 
 
@@ -595,14 +613,19 @@ async def churn(args: argparse.Namespace) -> dict:
             args.silence + args.room_idle + 60,
             0.25,
         )
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(COLLECT_AFTER_CLOSE_S + 1.5)  # the server collects this long after the last close
         after = dict(server.latest)
         trimmed = await server.trimmed()
     finally:
         for client in log["to_close"]:
             await client.close()
         server.stop()
-    cleanup = [server.gone[sid] - t for sid, t in log["vanished"].items() if sid in server.gone]
+    cleanup = [server.gone[sid][0] - t for sid, t in log["vanished"].items() if sid in server.gone]
+    after_last_frame = [
+        server.gone[sid][0] - server.gone[sid][1]
+        for sid in log["vanished"]
+        if sid in server.gone and server.gone[sid][1] is not None
+    ]
     result = {
         "sessions": len(log["vanished"]) + len(log["clean"]),
         "vanished": len(log["vanished"]),
@@ -616,13 +639,9 @@ async def churn(args: argparse.Namespace) -> dict:
         "after": {k: v for k, v in after.items() if k != "t"},
         "after_gc_and_malloc_trim": {k: trimmed[k] for k in ("rss_mb", "os_threads", "fds")},
         "trace": trace,
-        "vanished_cleanup_s": {
-            "peer_silence_s": args.silence,
-            "count": len(cleanup),
-            "min": round(min(cleanup), 2) if cleanup else None,
-            "median": round(statistics.median(cleanup), 2) if cleanup else None,
-            "max": round(max(cleanup), 2) if cleanup else None,
-        },
+        "peer_silence_s": args.silence,
+        "vanished_closed_after_going_silent_s": _spread(cleanup),
+        "vanished_closed_after_last_frame_in_s": _spread(after_last_frame),
         "closed_lines_logged": sum(" closed: no video for " in line for line in server.logged),
         "closed_lines_on_stderr": sum(" closed: no video for " in line for line in server.stderr),
         "server_tracebacks": sum("Traceback" in line for line in server.stderr),
