@@ -57,7 +57,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 STATUS_EVERY_S = 0.25
-COLLECT_AFTER_CLOSE_S = 5.0  # the server's (`streamer.server.server.COLLECT_AFTER_CLOSE_S`)
 
 
 # -- the client ------------------------------------------------------------------------------------
@@ -427,6 +426,7 @@ def _window(clients: list[Client], start: float, end: float) -> dict:
                 "latency_ms_p50": round(statistics.median(p50s), 1) if p50s else None,
                 "latency_ms_p99": round(statistics.median(p99s), 1) if p99s else None,
                 "latency_ms_p99_worst": round(max(p99s), 1) if p99s else None,
+                "level_median": statistics.median(r["level"] for r in records) if records else None,
                 "level_max": max((r["level"] for r in records), default=None),
             }
         )
@@ -437,6 +437,7 @@ def _window(clients: list[Client], start: float, end: float) -> dict:
         "latency_ms_p50": _median([r["latency_ms_p50"] for r in rows]),
         "latency_ms_p99": _median([r["latency_ms_p99"] for r in rows]),
         "latency_ms_p99_worst": max((r["latency_ms_p99_worst"] or 0.0 for r in rows), default=None),
+        "levels": [r["level_median"] for r in rows],
         "per_client": rows,
     }
 
@@ -514,7 +515,8 @@ def _step_line(step: dict) -> str:
     return (
         f"{step['clients']} client(s): fps_out min {step['fps_out_min']} mean {step['fps_out_mean']}; "
         f"latency p50 {step['latency_ms_p50']} ms, p99 {step['latency_ms_p99']} ms "
-        f"(worst second {step['latency_ms_p99_worst']} ms); received fps {step['received_fps']}"
+        f"(worst second {step['latency_ms_p99_worst']} ms); received fps {step['received_fps']}; "
+        f"scheduler level (median) {step['levels']}"
     )
 
 
@@ -579,6 +581,8 @@ async def visit(base: str, frames, style: str, room: bool, leave: list[str], log
 
 
 async def churn(args: argparse.Namespace) -> dict:
+    from streamer.server import server as web_server
+
     server = ServerProcess(args.style, args.max_sessions, args.silence, args.room_idle)
     frames = face_frames((320, 240))
     log = new_log()
@@ -613,7 +617,7 @@ async def churn(args: argparse.Namespace) -> dict:
             args.silence + args.room_idle + 60,
             0.25,
         )
-        await asyncio.sleep(COLLECT_AFTER_CLOSE_S + 1.5)  # the server collects this long after the last close
+        await asyncio.sleep(web_server.COLLECT_AFTER_CLOSE_S + 1.5)  # the server collects after the last close
         after = dict(server.latest)
         trimmed = await server.trimmed()
     finally:
