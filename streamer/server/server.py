@@ -16,9 +16,11 @@ Safety (each limit a constant here, overridable in `ServerOptions`):
   one sentence; control messages that make no sense are ignored;
 - `max_sessions` caps the load (more are refused with 503, the others unaffected); one client
   address may start `SESSIONS_PER_MINUTE` sessions and `ROOMS_PER_MINUTE` rooms a minute (429);
-- a vanished peer (a closed laptop: no goodbye, its video just stops) is closed within
-  `PEER_SILENCE_S` (10 s) plus one `WATCHDOG_PERIOD_S` (1 s) of its last frame; a peer that never
-  sends video, within `NO_MEDIA_TIMEOUT_S` (20 s); a failed ICE or DTLS connection at once;
+- a vanished peer (a closed laptop: no goodbye, its video just stops) is closed `PEER_SILENCE_S`
+  (10 s) after the last frame the server took in from it, plus up to one `WATCHDOG_PERIOD_S` (1 s)
+  and whatever a busy event loop adds, with one log line; a peer that never sends video, after
+  `NO_MEDIA_TIMEOUT_S` (20 s); a connection aiortc reports failed (ICE, DTLS) or closed, at once;
+  a closing session's place is free at once, and its memory is collected soon after;
 - room tokens are 256 random bits, kept only as their SHA-256 and compared in constant time; a room
   with nobody in it (never joined, or left by the last person) is removed after `ROOM_IDLE_S`
   (10 minutes), and at most `MAX_ROOMS` exist at once (503); rooms hold `room_capacity` people;
