@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import logging
 import random
 import subprocess
 import sys
@@ -215,3 +216,21 @@ def test_nested_json_and_control_messages_that_make_no_sense_are_ignored():
     assert offer == (400, {"error": "the request body must be JSON"})
     assert unchanged == (1.0, True, None)
     assert changed == (1.0, False, "poster")  # clipped to 0..1
+
+
+def test_a_request_aiohttp_cannot_parse_is_answered_400_without_a_traceback_in_the_log(caplog):
+    async def scenario():
+        test_server, _, _ = await _serve()
+        try:
+            answers = []
+            for target in (b"/" + b"a" * 9000, b"/app.js"):
+                request = fuzz_server.Request("GET", target, {"X-Long": b"b" * (9000 if target == b"/app.js" else 1)})
+                answers.append(await fuzz_server.send(test_server.port, request, timeout=10))
+            return answers
+        finally:
+            await test_server.close()
+
+    with caplog.at_level(logging.DEBUG):
+        answers = asyncio.run(scenario())
+    assert [a.status for a in answers if a is not None] == [400, 400]
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]

@@ -176,6 +176,25 @@ async def close_connection(pc) -> None:
             await transport.stop()
 
 
+class MalformedRequestFilter(logging.Filter):
+    """Keeps aiohttp from logging a traceback for a request it could not even parse (a request line
+    or header over its limits, bytes that are not HTTP): it has answered 400 already, and a server
+    on a network gets such requests all the time. Any other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exception = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exception, HttpProcessingError) and 400 <= (exception.code or 0) < 500)
+
+
+def quiet_malformed_requests() -> None:
+    """Install `MalformedRequestFilter` on aiohttp's server logger (once)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestFilter) for f in logger.filters):
+        logger.addFilter(MalformedRequestFilter())
+
+
 class BadRequest(Exception):
     """A client error: answered with 400 and this message."""
 
@@ -520,6 +539,7 @@ class StreamerServer:
 
     # -- HTTP -------------------------------------------------------------------------------------
     def app(self) -> web.Application:
+        quiet_malformed_requests()
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors, self._json_posts_only])
         app.router.add_get("/", self._index)
         for name in PAGE_FILES[1:]:
