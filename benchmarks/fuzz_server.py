@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/fuzz.py --area server --cases 200       (the same, from the runner)
 
 A real `streamer serve --ice-loopback` runs in a subprocess (its stderr kept), with the rate caps
-lifted (every case comes from 127.0.0.1) and room for 16 sessions. One reference mirror session
+lifted (every case comes from 127.0.0.1) and room for 64 sessions (an accepted offer holds its
+place until its no-media timeout, 20 s, since no client answers it). One reference mirror session
 (an aiortc client sending a synthetic camera) is set up first and must keep receiving frames
 throughout: it is checked every 10 cases and at the end.
 
@@ -52,6 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+MAX_SESSIONS = 64
 CHECK_EVERY = 10  # cases between two checks of the reference session
 NO_MEDIA_TIMEOUT_S = 20.0  # the server's: sessions opened by accepted offers close after it
 PAGE_NAMES = ("index.html", "app.js", "chart.js", "style.css")
@@ -440,16 +442,8 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         command = [sys.executable, "-m", "streamer", "serve", "--ice-loopback", "--port", str(self.port)]
-        command += [
-            "--style",
-            style,
-            "--max-sessions",
-            "16",
-            "--sessions-per-minute",
-            "1e9",
-            "--rooms-per-minute",
-            "1e9",
-        ]
+        command += ["--style", style, "--max-sessions", str(MAX_SESSIONS)]
+        command += ["--sessions-per-minute", "1e9", "--rooms-per-minute", "1e9"]
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
         self.stderr: list[str] = []
