@@ -27,8 +27,9 @@ sees the connection close) or by vanishing (`Client.vanish`: the client's ICE so
 both ways, as when a laptop lid closes: no goodbye, no ICMP, nothing). Before and after: sessions,
 rooms, pipeline threads, threads, descriptors and RSS of the server (and the same once garbage is
 collected and freed heap given back, to tell a leak from what is merely not yet returned); for
-each vanished peer the time from its going silent, and from the last frame the server took in
-from it (a busy server decodes a backlog after the peer has gone), to the server closing it. A
+each vanished peer the time from its going silent, and from the last video packet and the last
+decoded frame the server took in from it (a busy server may decode a backlog of frames after the
+peer has gone), to the server closing it. A
 refusal while vanished peers still hold their places is retried after a second, and counted.
 
 Machine state: the bare built-in style (`--style`'s network if built in, else toon) on one 640x480
@@ -293,14 +294,16 @@ def serve_child(args: argparse.Namespace) -> int:
 
     async def report() -> None:
         held: dict[str, object] = {}
-        gone: dict[str, tuple[float, float | None]] = {}  # id -> (when it went, its last frame in)
+        gone: dict[str, tuple] = {}  # id -> (when it went, its last frame in, its last packet in)
         next_line = 0.0
         while True:
             now = time.monotonic()
             sessions = {s.id: s for s in server.sessions}
             for sid in held.keys() - sessions.keys():
-                incoming = held[sid]._incoming  # type: ignore[attr-defined]
-                gone[sid] = (now, incoming.last_frame_at if incoming is not None else None)
+                session = held[sid]
+                incoming = session._incoming  # type: ignore[attr-defined]
+                last_frame = incoming.last_frame_at if incoming is not None else None
+                gone[sid] = (now, last_frame, session.last_packet_at)  # type: ignore[attr-defined]
             held = sessions
             if now >= next_line:
                 print(json.dumps({"t": now, **holdings(server), "gone": gone, "logged": logged}), flush=True)
@@ -343,7 +346,7 @@ class ServerProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.latest: dict = {}
-        self.gone: dict[str, list] = {}  # session id -> [when it went, its last frame in]
+        self.gone: dict[str, list] = {}  # session id -> [when it went, its last frame in, its last packet in]
         self.logged: list[str] = []
         self.stderr: list[str] = []
         threading.Thread(target=self._read_stdout, daemon=True).start()
@@ -625,11 +628,14 @@ async def churn(args: argparse.Namespace) -> dict:
             await client.close()
         server.stop()
     cleanup = [server.gone[sid][0] - t for sid, t in log["vanished"].items() if sid in server.gone]
-    after_last_frame = [
-        server.gone[sid][0] - server.gone[sid][1]
-        for sid in log["vanished"]
-        if sid in server.gone and server.gone[sid][1] is not None
-    ]
+    after_last = {
+        what: [
+            server.gone[sid][0] - server.gone[sid][i]
+            for sid in log["vanished"]
+            if sid in server.gone and server.gone[sid][i] is not None
+        ]
+        for what, i in (("frame", 1), ("packet", 2))
+    }
     result = {
         "sessions": len(log["vanished"]) + len(log["clean"]),
         "vanished": len(log["vanished"]),
@@ -645,7 +651,8 @@ async def churn(args: argparse.Namespace) -> dict:
         "trace": trace,
         "peer_silence_s": args.silence,
         "vanished_closed_after_going_silent_s": _spread(cleanup),
-        "vanished_closed_after_last_frame_in_s": _spread(after_last_frame),
+        "vanished_closed_after_last_packet_in_s": _spread(after_last["packet"]),
+        "vanished_closed_after_last_frame_in_s": _spread(after_last["frame"]),
         "closed_lines_logged": sum(" closed: no video for " in line for line in server.logged),
         "closed_lines_on_stderr": sum(" closed: no video for " in line for line in server.stderr),
         "server_tracebacks": sum("Traceback" in line for line in server.stderr),

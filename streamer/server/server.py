@@ -17,8 +17,8 @@ Safety (each limit a constant here, overridable in `ServerOptions`):
 - `max_sessions` caps the load (more are refused with 503, the others unaffected); one client
   address may start `SESSIONS_PER_MINUTE` sessions and `ROOMS_PER_MINUTE` rooms a minute (429);
 - a vanished peer (a closed laptop: no goodbye, its video just stops) is closed `PEER_SILENCE_S`
-  (10 s) after the last frame the server took in from it, plus up to one `WATCHDOG_PERIOD_S` (1 s)
-  and whatever a busy event loop adds, with one log line; a peer that never sends video, after
+  (10 s) after the last video packet the server took in from it, plus up to one
+  `WATCHDOG_PERIOD_S` (1 s) and whatever a busy event loop adds, with one log line; a peer that never sends video, after
   `NO_MEDIA_TIMEOUT_S` (20 s); a connection aiortc reports failed (ICE, DTLS) or closed, at once;
   a closing session's place is free at once, and its memory is collected soon after;
 - room tokens are 256 random bits, kept only as their SHA-256 and compared in constant time; a room
@@ -267,6 +267,8 @@ class Session:
         self.pipeline: LivePipeline | None = None
         self.latency_s = 0.0
         self.created_at = server.clock()
+        self.last_packet_at: float | None = None  # when `note_packets` last saw video packets come in
+        self._packets_received = 0
         self._incoming: IncomingVideo | None = None
         self._audio_task: asyncio.Task | None = None
         self._loop = asyncio.get_event_loop()
@@ -397,15 +399,34 @@ class Session:
         if isinstance(background, bool) and background != self.controls.background:
             self.controls.toggle_background()
 
+    async def note_packets(self, now: float) -> None:
+        """Note whether video packets came in since the last call (the receivers' public stats).
+        Packets show the peer is there even while a busy server is still decoding older frames:
+        without them, a decoding backlog would keep a vanished peer's session open for as long."""
+        received = 0
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind != "video":
+                continue
+            try:
+                report = await transceiver.receiver.getStats()
+            except Exception:  # a connection that is closing has no stats to give
+                return
+            received += sum(getattr(s, "packetsReceived", 0) for s in report.values() if s.type == "inbound-rtp")
+        if received != self._packets_received:
+            self._packets_received, self.last_packet_at = received, now
+
     def silence(self, now: float) -> str | None:
         """Why this session should be closed at `now` for want of video, or None: no frame within
-        `no_media_timeout_s` of its start, or none for `peer_silence_s` since the last."""
+        `no_media_timeout_s` of its start, or no video packet (no frame, where packets cannot be
+        counted) for `peer_silence_s`."""
         options = self.server.options
-        last = self._incoming.last_frame_at if self._incoming is not None else None
-        if last is None:
+        last_frame = self._incoming.last_frame_at if self._incoming is not None else None
+        if last_frame is None:
             if now - self.created_at >= options.no_media_timeout_s:
                 return f"no video came within {options.no_media_timeout_s:g} s"
             return None
+        # Packets when they are known (a backlog of frames still being decoded is not the peer).
+        last = self.last_packet_at if self.last_packet_at is not None else last_frame
         if now - last >= options.peer_silence_s:
             return f"no video for {options.peer_silence_s:g} s (the peer is gone)"
         return None
@@ -514,10 +535,12 @@ class StreamerServer:
         if not session.closed:
             self.spawn(session.close())
 
-    def sweep(self) -> None:
+    async def sweep(self) -> None:
         """Close the sessions whose peer went silent (one log line each) and remove the rooms that
         have been empty for `room_idle_s`."""
         now = self.clock()
+        for session in list(self.sessions):
+            await session.note_packets(now)
         for session in list(self.sessions):
             reason = session.silence(now) if not session.closed else None
             if reason is not None:
@@ -535,7 +558,7 @@ class StreamerServer:
         period = max(0.01, min(WATCHDOG_PERIOD_S, o.peer_silence_s / 4, o.no_media_timeout_s / 4, o.room_idle_s / 4))
         while True:
             await asyncio.sleep(period)
-            self.sweep()
+            await self.sweep()
 
     # -- HTTP -------------------------------------------------------------------------------------
     def app(self) -> web.Application:
