@@ -17,8 +17,12 @@ a moving face, 640x480 for capacity, 320x240 for churn.
 capacity: for n = 1 .. max-sessions, one more client joins (mirror, the given style), the first
 `--warmup` seconds are left out, then `--seconds` are measured for every client: the server's stats
 over the DataChannel (fps_out; latency p50 and p99 of each second) and the frames the client
-received. With max-sessions clients in, `--extra` more ask and must get 503 with a sentence; the
-admitted clients are measured again after the refusals.
+received, and the client's round trip: each camera frame carries its number in black and white
+blocks along its bottom-left edge, and the time from the camera handing frame k over to frame k
+coming back decoded is the round trip (every third frame received is read; encoding, the network,
+aiortc's queues and decoding on both sides are in it, unlike the server's latency). With
+max-sessions clients in, `--extra` more ask and must get 503 with a sentence; the admitted clients
+are measured again after the refusals.
 
 churn: `--sessions` sessions, at most `--concurrency` clients at a time; every fifth visit is a
 call room (a new room, two people in it), the others are mirrors. Each client waits for 3 frames
@@ -74,6 +78,24 @@ def face_frames(size: tuple[int, int] = (640, 480), count: int = 30) -> list[np.
     return [source.render(i) for i in range(count)]
 
 
+BITS, BLOCK = 12, 16  # the frame number: 12 black or white blocks of 16x16 along the bottom-left edge
+
+
+def stamp(image: np.ndarray, number: int) -> np.ndarray:
+    """`image` with `number` written in blocks along its bottom-left edge."""
+    marked = image.copy()
+    for bit in range(BITS):
+        on = (number >> (BITS - 1 - bit)) & 1
+        marked[-BLOCK:, bit * BLOCK : (bit + 1) * BLOCK] = 255 if on else 0
+    return marked
+
+
+def read_stamp(image: np.ndarray) -> int:
+    """The number `stamp` wrote (the stylized picture keeps the blocks black or white)."""
+    row = image[-BLOCK // 2, BLOCK // 2 : BITS * BLOCK : BLOCK].mean(axis=-1)
+    return int(sum(int(value > 128) << (BITS - 1 - i) for i, value in enumerate(row)))
+
+
 def _camera_class():
     from aiortc.mediastreams import VideoStreamTrack
 
@@ -83,13 +105,17 @@ def _camera_class():
         def __init__(self, frames: list[np.ndarray]) -> None:
             super().__init__()
             self.frames, self.sent = frames, 0
+            self.sent_at: dict[int, float] = {}  # frame number (mod 2**BITS) -> when it was handed over
 
         async def recv(self):
             import av
 
             pts, time_base = await self.next_timestamp()
-            frame = av.VideoFrame.from_ndarray(self.frames[self.sent % len(self.frames)], format="bgr24")
+            number = self.sent % 2**BITS
+            image = stamp(self.frames[self.sent % len(self.frames)], number)
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
             frame.pts, frame.time_base = pts, time_base
+            self.sent_at[number] = time.monotonic()
             self.sent += 1
             return frame
 
@@ -126,6 +152,7 @@ class Client:
     stats: list[tuple[float, dict]] = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)
     vanished_at: float | None = None
+    round_trips: list[tuple[float, float]] = field(default_factory=list)  # (when, seconds) per timed frame
 
     def __post_init__(self) -> None:
         from aiortc import RTCPeerConnection
@@ -137,6 +164,7 @@ class Client:
         self.channel.on("message", self._on_message)
         pc.on("track", self._on_track)
         self._pull: asyncio.Task | None = None
+        self._timed: set[int] = set()
 
     def _on_message(self, text) -> None:
         message = json.loads(text)
@@ -151,13 +179,24 @@ class Client:
                     frame = await track.recv()
                     if track.kind == "video":
                         self.received += 1
-                        if self.received % 5 == 1:
-                            self.last_image = frame.to_ndarray(format="bgr24")
+                        if self.received % 3 == 1:
+                            self.last_image = image = frame.to_ndarray(format="bgr24")
+                            self._time_round_trip(read_stamp(image))
             except Exception:
                 return
 
         if track.kind == "video":
             self._pull = asyncio.ensure_future(pull())
+
+    def _time_round_trip(self, number: int) -> None:
+        """The time from the camera handing frame `number` over to it coming back decoded (once a
+        number; a misread number gives no figure unless it falls in the last 10 s)."""
+        now, sent = time.monotonic(), self.camera.sent_at.get(number)
+        if sent is not None and number not in self._timed and 0 < now - sent < 10:
+            self._timed.add(number)
+            self.round_trips.append((now, now - sent))
+        if len(self._timed) > 2**BITS // 2:
+            self._timed.clear()
 
     async def connect(self, base: str, **body) -> tuple[int, dict]:
         """Offer to `base`/api/offer with `body` (mode, room, style): (status, the JSON answer)."""
@@ -423,8 +462,11 @@ def _window(clients: list[Client], start: float, end: float) -> dict:
         records = [r for t, r in client.stats if start <= t <= end]
         p50s = [r["latency_ms_p50"] for r in records if r["latency_ms_p50"] is not None]
         p99s = [r["latency_ms_p99"] for r in records if r["latency_ms_p99"] is not None]
+        trips = sorted(1000 * seconds for t, seconds in client.round_trips if start <= t <= end)
         rows.append(
             {
+                "round_trip_ms_p50": round(statistics.median(trips), 1) if trips else None,
+                "round_trip_ms_p99": round(trips[int(0.99 * (len(trips) - 1))], 1) if trips else None,
                 "fps_out": round(statistics.mean(r["fps_out"] for r in records), 1) if records else 0.0,
                 "latency_ms_p50": round(statistics.median(p50s), 1) if p50s else None,
                 "latency_ms_p99": round(statistics.median(p99s), 1) if p99s else None,
@@ -441,6 +483,8 @@ def _window(clients: list[Client], start: float, end: float) -> dict:
         "latency_ms_p99": _median([r["latency_ms_p99"] for r in rows]),
         "latency_ms_p99_worst": max((r["latency_ms_p99_worst"] or 0.0 for r in rows), default=None),
         "levels": [r["level_median"] for r in rows],
+        "round_trip_ms_p50": _median([r["round_trip_ms_p50"] for r in rows]),
+        "round_trip_ms_p99": _median([r["round_trip_ms_p99"] for r in rows]),
         "per_client": rows,
     }
 
@@ -519,7 +563,8 @@ def _step_line(step: dict) -> str:
         f"{step['clients']} client(s): fps_out min {step['fps_out_min']} mean {step['fps_out_mean']}; "
         f"latency p50 {step['latency_ms_p50']} ms, p99 {step['latency_ms_p99']} ms "
         f"(worst second {step['latency_ms_p99_worst']} ms); received fps {step['received_fps']}; "
-        f"scheduler level (median) {step['levels']}"
+        f"scheduler level (median) {step['levels']}; client round trip p50 {step['round_trip_ms_p50']} ms, "
+        f"p99 {step['round_trip_ms_p99']} ms"
     )
 
 
