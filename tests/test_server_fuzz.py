@@ -144,11 +144,12 @@ def test_offers_that_aiortc_cannot_parse_or_half_applies_get_400_and_leave_no_se
         lines = sdp.split("\r\n")
         broken_media_line = "\r\n".join("m=video x\x01\x02" if line.startswith("m=video") else line for line in lines)
         no_channel = "\r\n".join(line for line in lines if not line.startswith("m=application"))
+        no_video_mid = "\r\n".join(line for line in lines if line != "a=mid:0")
         test_server, base, server = await _serve()
         results = []
         try:
             async with ClientSession() as http:
-                for description in (broken_media_line, no_channel):
+                for description in (broken_media_line, no_channel, no_video_mid):
                     body = {"type": "offer", "sdp": description}
                     async with http.post(base + "/api/offer", json=body) as response:
                         results.append((response.status, (await response.json())["error"]))

@@ -165,12 +165,13 @@ async def close_connection(pc) -> None:
         return
     except Exception as exc:  # whatever aiortc raised, the transports are stopped below
         log.debug("closing a connection failed halfway", exc_info=exc)
-    transports = []
-    for transceiver in pc.getTransceivers():
-        for dtls in {transceiver.receiver.transport, transceiver.sender.transport} - {None}:
-            transports += [dtls, dtls.transport]
-    if pc.sctp is not None:
-        transports += [pc.sctp, pc.sctp.transport, pc.sctp.transport.transport]
+    tops = [pc.sctp] + [t.receiver.transport for t in pc.getTransceivers()]
+    tops += [t.sender.transport for t in pc.getTransceivers()]
+    transports: list = []
+    for transport in tops:
+        while transport is not None and all(transport is not seen for seen in transports):
+            transports.append(transport)  # SCTP, then the DTLS under it, then the ICE under that
+            transport = getattr(transport, "transport", None)
     for transport in transports:
         with contextlib.suppress(Exception):
             await transport.stop()
