@@ -587,7 +587,8 @@ async def run_cases(cases: int, rng: random.Random, timeout: float, style: str) 
     tracebacks = sum("Traceback" in line for line in server.stderr)
     if tracebacks and not any(c.verdict == "traceback" for c in results):
         late = Case("server", "after the run", "the server's log", verdict=f"{tracebacks} traceback(s) in the log")
-        late.message = next(line for line in server.stderr if "Traceback" in line)
+        first = next(i for i, line in enumerate(server.stderr) if "Traceback" in line)
+        late.message, late.details["stderr"] = server.stderr[first - 1], server.stderr[first - 1 : first + 40]
         results.append(late)
     return results
 

@@ -138,18 +138,19 @@ def test_posts_must_be_json_and_no_cors_header_is_ever_sent():
 # Cases the fuzzer found, kept as plain tests.
 
 
-def test_offers_that_aiortc_cannot_parse_or_half_applies_get_400_and_leave_no_session():
+def test_offers_that_aiortc_cannot_parse_half_applies_or_takes_without_a_fingerprint_get_400():
     async def scenario():
         sdp = await _offer_sdp()
         lines = sdp.split("\r\n")
         broken_media_line = "\r\n".join("m=video x\x01\x02" if line.startswith("m=video") else line for line in lines)
         no_channel = "\r\n".join(line for line in lines if not line.startswith("m=application"))
         no_video_mid = "\r\n".join(line for line in lines if line != "a=mid:0")
+        no_fingerprint = "\r\n".join(line for line in lines if not line.startswith("a=fingerprint:"))
         test_server, base, server = await _serve()
         results = []
         try:
             async with ClientSession() as http:
-                for description in (broken_media_line, no_channel, no_video_mid):
+                for description in (broken_media_line, no_channel, no_video_mid, no_fingerprint):
                     body = {"type": "offer", "sdp": description}
                     async with http.post(base + "/api/offer", json=body) as response:
                         results.append((response.status, (await response.json())["error"]))
@@ -161,6 +162,8 @@ def test_offers_that_aiortc_cannot_parse_or_half_applies_get_400_and_leave_no_se
     for status, error in results:
         assert status == 400 and error.startswith("the session description could not be used: ")
         assert "Traceback" not in error
+    # aiortc took it, then failed an assertion in the background when connecting (a traceback)
+    assert results[-1][1].endswith("the video section has no DTLS fingerprint")
     assert sessions == 0
 
 

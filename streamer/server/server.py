@@ -73,6 +73,7 @@ WATCHDOG_PERIOD_S = 1.0  # how often sessions and rooms are checked
 # collector runs: it is run this long after a session closes (once for a burst of closes), then the
 # freed heap is given back. A collection pauses the event loop about 0.1 s on two cores.
 COLLECT_AFTER_CLOSE_S = 5.0
+SHUTDOWN_JOIN_S = 10.0  # how long shutting down waits for each session's thread to end
 ROOM_IDLE_S = 600.0  # a room with nobody in it for this long is removed
 MAX_ROOMS = 100  # rooms that may exist at once
 ROOM_TOKEN_BYTES = 32  # 256 bits from `secrets`
@@ -144,17 +145,36 @@ def release_freed_memory() -> None:
 _malloc_trim: Any = None
 
 
-def is_aiortc_teardown_error(context: dict) -> bool:
-    """An exception an aiortc transport task raised because its connection was closing: the SCTP
-    transport still sending through a DTLS transport that is shut (ConnectionError, or OpenSSL's
-    "protocol is shutdown"; aiortc issue 1040). Nothing is lost: the session is closing anyway."""
+AIORTC_TASKS = ("RTCPeerConnection.", "RTCSctpTransport.", "RTCDtlsTransport.", "RTCRtpSender.", "RTCRtpReceiver.")
+
+
+def aiortc_task_failure(context: dict) -> str | None:
+    """For an exception that a background task of aiortc's raised (the event loop reports those
+    nobody awaited): "teardown" when a connection was closing (the SCTP transport still sending
+    through a DTLS transport that is shut: ConnectionError, or OpenSSL's "protocol is shutdown";
+    aiortc issue 1040), else "connection" (aiortc failing on what a peer sent); None when it is
+    not aiortc's. Either way only that connection is affected, and its session is closed by the
+    watchdog if it does not close itself."""
     exception, future = context.get("exception"), context.get("future")
     coroutine = future.get_coro() if isinstance(future, asyncio.Task) else None
     name = getattr(coroutine, "__qualname__", "")
+    if exception is None or not name.startswith(AIORTC_TASKS):
+        return None
     by_openssl = type(exception).__module__.startswith("OpenSSL")
-    return name.startswith(("RTCSctpTransport.", "RTCDtlsTransport.")) and (
+    closing = name.startswith(("RTCSctpTransport.", "RTCDtlsTransport.")) and (
         isinstance(exception, ConnectionError) or by_openssl
     )
+    return "teardown" if closing else "connection"
+
+
+def check_dtls_fingerprints(sdp: str) -> None:
+    """ValueError unless every media section of `sdp` names a DTLS fingerprint (aiortc takes an
+    offer without one, then fails an assertion in the background when it connects)."""
+    from aiortc.sdp import SessionDescription
+
+    for media in SessionDescription.parse(sdp).media:
+        if media.dtls is None or not media.dtls.fingerprints:
+            raise ValueError(f"the {media.kind} section has no DTLS fingerprint")
 
 
 async def close_connection(pc) -> None:
@@ -343,9 +363,11 @@ class Session:
             on_stats=on_stats,
             status=lambda text: self.send({"status": text}),
         )
-        threading.Thread(
+        thread = threading.Thread(
             target=self._run_pipeline, args=(self.pipeline,), name=f"session {self.id}", daemon=True
-        ).start()
+        )
+        server.pipeline_threads.add(thread)
+        thread.start()
 
     def _run_pipeline(self, pipeline: LivePipeline) -> None:
         """The session's thread: the pipeline until it ends, then the session closes with it."""
@@ -358,6 +380,7 @@ class Session:
             log.error("session %s: the pipeline failed", self.id, exc_info=exc)
             self.send({"status": f"stopped: the pipeline failed ({type(exc).__name__})"})
         finally:
+            self.server.pipeline_threads.discard(threading.current_thread())
             self._call_in_loop(self.server.spawn_close, self)
 
     def start_audio(self, track) -> None:
@@ -498,6 +521,7 @@ class StreamerServer:
         self._tasks: set[asyncio.Future] = set()
         self._watchdog: asyncio.Task | None = None
         self._collect: asyncio.TimerHandle | None = None
+        self.pipeline_threads: set[threading.Thread] = set()  # sessions' threads still running
 
     def styles(self) -> list[str]:
         """The styles a session may pick: those that can be opened here (as `streamer live` steps through)."""
@@ -609,8 +633,11 @@ class StreamerServer:
         previous = loop.get_exception_handler()
 
         def handle(loop: asyncio.AbstractEventLoop, context: dict) -> None:
-            if is_aiortc_teardown_error(context):
-                log.debug("a closing connection's transport failed: %s", context.get("exception"))
+            failure, exception = aiortc_task_failure(context), context.get("exception")
+            if failure == "teardown":
+                log.debug("a closing connection's transport failed: %r", exception)
+            elif failure == "connection":  # one line: a peer's bad input, not a bug of ours
+                log.warning("a connection failed in aiortc (%s: %s)", type(exception).__name__, str(exception)[:200])
             elif previous is not None:
                 previous(loop, context)
             else:
@@ -719,6 +746,7 @@ class StreamerServer:
                 await session.close()
 
         try:
+            check_dtls_fingerprints(sdp)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             kinds = {"video": session.video_out, "audio": session.audio_out}
             for transceiver in pc.getTransceivers():
@@ -743,6 +771,11 @@ class StreamerServer:
             self._collect.cancel()
         await asyncio.gather(*(s.close() for s in list(self.sessions)))
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # The pipelines end once their sessions are closed: let them release their models before
+        # the interpreter exits (a MediaPipe graph torn down at exit aborts the process).
+        loop = asyncio.get_running_loop()
+        for thread in list(self.pipeline_threads):
+            await loop.run_in_executor(None, thread.join, SHUTDOWN_JOIN_S)
 
 
 def loopback_ice_only() -> None:
