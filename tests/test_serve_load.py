@@ -119,7 +119,7 @@ def test_churn_of_clean_and_vanished_sessions_leaves_nothing_behind(frames, capl
 
     async def scenario():
         test_server, base, server = await _serve(
-            max_sessions=10, peer_silence_s=1.5, room_idle_s=1.0, sessions_per_minute=1e9, rooms_per_minute=1e9
+            max_sessions=10, peer_silence_s=3.0, room_idle_s=1.0, sessions_per_minute=1e9, rooms_per_minute=1e9
         )
         log = load.new_log()
         try:
@@ -158,7 +158,7 @@ def test_churn_of_clean_and_vanished_sessions_leaves_nothing_behind(frames, capl
     assert held == (0, 0, [])
     assert end_fds <= start_fds + 4, (start_fds, end_fds)
     assert log["no_frames"] == 0
-    closed_lines = [r.getMessage() for r in caplog.records if "closed: no video for 1.5 s" in r.getMessage()]
+    closed_lines = [r.getMessage() for r in caplog.records if "closed: no video for 3 s" in r.getMessage()]
     for session_id in log["vanished"]:
         assert sum(line.startswith(f"session {session_id} ") for line in closed_lines) == 1, session_id
     assert threading.active_count() <= start_threads + 8  # the event loop's executor may have grown
@@ -166,7 +166,8 @@ def test_churn_of_clean_and_vanished_sessions_leaves_nothing_behind(frames, capl
 
 def test_a_vanished_peer_in_a_room_is_closed_the_other_is_told_and_the_empty_room_expires(frames):
     async def scenario():
-        test_server, base, server = await _serve(peer_silence_s=1.0, room_idle_s=1.0)
+        # Long enough that a loaded machine's stall does not look like the staying peer vanishing.
+        test_server, base, server = await _serve(peer_silence_s=2.5, room_idle_s=1.0)
         stays, goes = load.Client(frames), load.Client(frames)
         try:
             room = (await _post(base, "/api/rooms"))[1]["room"]
