@@ -310,7 +310,7 @@ class Session:
         """Send a control message to this peer (thread-safe)."""
 
         def _send() -> None:
-            if self.channel is not None and self.channel.readyState == "open":
+            if self.channel is not None and self.channel.readyState == "open" and not self.closed:
                 self.channel.send(json.dumps(message))
 
         self._call_in_loop(_send)
