@@ -91,3 +91,22 @@ def test_max_faces_caps_the_number_tracked():
     source = SyntheticSource([Motion((170, 240)), Motion((470, 240))], duration=0.5)
     frames, _ = _track(source, max_faces=1)
     assert all(len(faces) == 1 for faces in frames)
+
+
+def test_python_lines_written_while_native_stderr_is_quiet_are_not_lost():
+    """A status line printed on another thread while a model loads (fd 2 silenced) still shows."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "from streamer.tracking.landmarks import quiet_native_stderr\n"
+        "with quiet_native_stderr():\n"
+        "    os.write(2, b'native chatter\\n')\n"
+        "    print('streamer: a status line', file=sys.stderr)\n"
+        "print('streamer: after', file=sys.stderr)\n"
+        "os.write(2, b'native after\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["streamer: a status line", "streamer: after", "native after"]

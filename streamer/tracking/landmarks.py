@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,10 +34,13 @@ def quiet_native_stderr() -> Iterator[None]:
 
     fd 2 belongs to the whole process, and several threads may load models at once (one per
     session of `streamer serve`): the first thread in sends it to /dev/null and the last one out
-    puts the real one back, so overlapping uses can never leave stderr silenced."""
+    puts the real one back, so overlapping uses can never leave stderr silenced. Python's own
+    `sys.stderr` is first moved to a copy of fd 2, so the lines other threads print or log
+    meanwhile (status lines, a session closing) are not lost with the native ones."""
     global _quiet_users, _saved_stderr
     with _quiet_lock:
         if _quiet_users == 0:
+            _move_python_stderr_off_fd2()
             try:
                 saved = os.dup(2)
             except OSError:  # no stderr at all
@@ -56,6 +60,21 @@ def quiet_native_stderr() -> Iterator[None]:
                 os.dup2(_saved_stderr, 2)
                 os.close(_saved_stderr)
                 _saved_stderr = None
+
+
+def _move_python_stderr_off_fd2() -> None:
+    """Point `sys.stderr` at a duplicate of fd 2 when it writes to fd 2 itself (once: after that it
+    no longer does). A stream replaced by the caller (a test's capture, a log file) is left alone."""
+    stream = sys.stderr
+    try:
+        if stream is None or stream.fileno() != 2:
+            return
+        stream.flush()
+        sys.stderr = os.fdopen(
+            os.dup(2), "w", buffering=1, encoding=stream.encoding, errors=stream.errors, closefd=True
+        )
+    except (AttributeError, OSError, ValueError):  # no real file behind it
+        return
 
 
 def load_mediapipe():
