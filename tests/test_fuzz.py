@@ -4,7 +4,6 @@ whose pickle would create a file is refused without running it. BENCHMARKS.md ha
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import subprocess
@@ -13,19 +12,12 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py"
+from .benchmark_modules import benchmark_script, load_benchmark
+
+SCRIPT = benchmark_script("fuzz")
 
 
-def _load_runner():
-    spec = importlib.util.spec_from_file_location("fuzz_runner", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fuzz_runner"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_runner()
+fuzz = load_benchmark("fuzz")
 
 
 def _run(tmp_path: Path, *args: str) -> dict:

@@ -8,30 +8,21 @@ large and too long are a megabyte and a few frames.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
+from .benchmark_modules import benchmark_script, load_benchmark
 
 pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz_gradio.py"
+SCRIPT = benchmark_script("fuzz_gradio")
 
 
-def _load_runner():
-    spec = importlib.util.spec_from_file_location("fuzz_gradio_runner", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fuzz_gradio_runner"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_runner()
+fuzz = load_benchmark("fuzz_gradio")
 
 
 @pytest.mark.slow

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib.util
 import logging
 import os
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,22 +22,14 @@ from aiohttp.test_utils import TestServer
 
 from streamer.server import server as web_server
 
+from .benchmark_modules import benchmark_script, load_benchmark
 from .fakes import FakeClock
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "serve_load.py"
+SCRIPT = benchmark_script("serve_load")
 VIDEO_SDP = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("serve_load", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["serve_load"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-load = _load_benchmark()
+load = load_benchmark("serve_load")
 web_server.loopback_ice_only()
 
 

@@ -5,13 +5,11 @@ CORS header), and the cases the fuzzer found, kept as plain tests. BENCHMARKS.md
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,19 +19,9 @@ from aiohttp.test_utils import TestServer
 
 from streamer.server import server as web_server
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from .benchmark_modules import benchmark_script, load_benchmark
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz_server = _load("fuzz_server")
+fuzz_server = load_benchmark("fuzz_server")
 web_server.loopback_ice_only()
 
 
@@ -46,7 +34,7 @@ async def _serve(**options) -> tuple[TestServer, str, web_server.StreamerServer]
 
 async def _offer_sdp() -> str:
     """A real offer's session description (camera and control channel), as the page sends it."""
-    load = sys.modules.get("serve_load") or _load("serve_load")
+    load = load_benchmark("serve_load")
     client = load.Client(load.face_frames((320, 240), 1))
     await client.pc.setLocalDescription(await client.pc.createOffer())
     sdp = client.pc.localDescription.sdp
@@ -57,7 +45,7 @@ async def _offer_sdp() -> str:
 @pytest.mark.slow
 def test_a_few_fuzz_cases_against_a_running_server_are_all_handled(tmp_path):
     report = tmp_path / "fuzz.json"
-    command = [sys.executable, str(BENCHMARKS / "fuzz.py"), "--area", "server", "--cases", "10", "--seed", "5"]
+    command = [sys.executable, str(benchmark_script("fuzz")), "--area", "server", "--cases", "10", "--seed", "5"]
     done = subprocess.run(
         [*command, "--json", str(report)],
         capture_output=True,

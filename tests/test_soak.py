@@ -5,27 +5,18 @@ loaded); BENCHMARKS.md has the long runs."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "soak.py"
+from .benchmark_modules import benchmark_script, load_benchmark
+
+SCRIPT = benchmark_script("soak")
 
 
-def _load_soak():
-    spec = importlib.util.spec_from_file_location("soak_runner", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["soak_runner"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-soak = _load_soak()
+soak = load_benchmark("soak")
 
 
 # --- the verdict on injected samples ---------------------------------------------------------------
