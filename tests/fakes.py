@@ -210,9 +210,10 @@ class ClockedDevice:
     device part, makes the pictures.
 
     The heads cost `heads_ms`; a background `background_ms` at the frame's full size, in proportion
-    to its pixels; compositing `compose_ms`. This frame's background runs beside the heads (a second
-    core, a second CUDA stream) and compositing waits for the later of the two; a detached one runs
-    on the side and is done once the clock has passed its end. From `fast_at` (clock seconds) on,
+    to its pixels (`fallback_ms` with the engine's fallback network); compositing `compose_ms`.
+    This frame's background runs beside the heads (a second core, a second CUDA stream) and
+    compositing waits for the later of the two; a detached one runs on the side and is done once the
+    clock has passed its end. From `fast_at` (clock seconds) on,
     work costs nothing: the engine became fast.
     """
 
@@ -224,9 +225,11 @@ class ClockedDevice:
         background_ms: float = 0.0,
         compose_ms: float = 0.0,
         fast_at: float = math.inf,
+        fallback_ms: float = 0.0,
     ) -> None:
         self.clock, self.inner = clock, inner
         self.heads_ms, self.background_ms, self.compose_ms, self.fast_at = heads_ms, background_ms, compose_ms, fast_at
+        self.fallback_ms = fallback_ms
 
     def _ms(self, ms: float) -> float:
         return 0.0 if self.clock() >= self.fast_at - EPSILON else ms
@@ -246,10 +249,13 @@ class ClockedDevice:
         heads, _ = self.inner.stylize_heads(picture, matrices, ids, {} if stage_ms is None else stage_ms)
         return heads, timing
 
-    def start_background(self, picture: Any, size: tuple[int, int], detached: bool) -> ClockedJob:
+    def start_background(
+        self, picture: Any, size: tuple[int, int], detached: bool, fallback: bool = False
+    ) -> ClockedJob:
         h, w = picture.shape[-2:] if len(picture.shape) == 4 else picture.shape[:2]
-        timing = ClockedTiming(self.clock, self._ms(self.background_ms) * size[0] * size[1] / (w * h))
-        return ClockedJob(self.clock, self.inner.start_background(picture, size, detached), timing)
+        ms = self.fallback_ms if fallback else self.background_ms
+        timing = ClockedTiming(self.clock, self._ms(ms) * size[0] * size[1] / (w * h))
+        return ClockedJob(self.clock, self.inner.start_background(picture, size, detached, fallback), timing)
 
     def compose(
         self, canvas: Any, heads: Any, matrices: list[np.ndarray], wait_for: ClockedTiming | None

@@ -30,7 +30,7 @@ from streamer.pipeline.live import (
     LiveOptions,
     LivePipeline,
 )
-from streamer.pipeline.quality import QualityLevel
+from streamer.pipeline.quality import BackgroundMode, QualityLevel
 
 from .fakes import (
     Camera,
@@ -133,6 +133,33 @@ def test_a_heads_only_stream_probes_the_background_and_recovers(scene):
     assert summary.frames_in == 360 and summary.frames_out == 360 - summary.dropped == 335
     latency = [(w - c) * 1000 for c, w in zip(sink.captured, sink.written, strict=True) if c >= 1.0]
     assert max(latency) <= 2 * 1000 / 30, "within budget + one frame"
+
+
+def test_a_background_too_slow_for_the_budget_takes_the_builtin_one_and_comes_back(scene):
+    """`--background-style auto`: the style's own background (450 ms) fits no refresh, the engine's
+    fallback (the built-in style's, 20 ms) does. The stream keeps a stylized background with it
+    instead of showing the room as captured; probes time the style's own on the side, and once it
+    is fast it comes back. The summary counts the frames of each background."""
+    from streamer.pipeline.quality import per_frame_ladder
+
+    def engine(style):
+        made = engine_of()
+        made.set_fallback_background(SlowRunner())
+        return made
+
+    pipeline, camera, _, clock = _on_clock(
+        scene, 30, 12.0, open_engine=engine, heads_ms=10, background_ms=450, fallback_ms=20, fast_at=5.0
+    )
+    summary = run_on_clock(pipeline, camera, clock)
+    ladder = per_frame_ladder(fallback=True)
+    fallback = next(i for i, rung in enumerate(ladder) if rung.fallback_background)
+    runs = _runs(summary.levels)
+    assert runs[0] == (FULL, 2) and runs[1][0] == fallback and runs[1][1] > 100
+    assert all(ladder[level].background is not BackgroundMode.ORIGINAL for level, _ in runs), "never as captured"
+    assert runs[-1][0] == FULL and runs[-1][1] > 100, "the style's own background came back"
+    assert set(summary.backgrounds) == {"slow", "toon (built-in)"}
+    assert summary.backgrounds["toon (built-in)"] == runs[1][1]
+    assert any("built-in background refreshed" in status for status in summary.statuses)
 
 
 def test_fast_engine_loses_nothing_and_keeps_order(scene):

@@ -187,6 +187,21 @@ def test_the_background_style_is_data(onnx_style, background_style, runner_backe
         assert engine.background_runner is None and not engine.stylizes_background
 
 
+def test_auto_keeps_the_styles_own_background_with_the_builtin_one_beside_it(onnx_style):
+    """`--background-style auto` (the default): the style's own network stylizes the background, and
+    the built-in style's is kept as the fallback a live stream may take (none for the built-in
+    style itself, whose own is that one)."""
+    image = np.random.default_rng(1).integers(0, 255, (64, 96, 3), np.uint8)
+    with open_engine(onnx_style, device="cpu") as engine, open_engine("toon") as toon:
+        assert engine.background_of == onnx_style and engine.background_multiple == 16
+        assert engine.fallback_background is not None
+        assert np.array_equal(engine.stylize_background(image, fallback=True), toon.stylize_background(image))
+        assert toon.fallback_background is None and toon.background_of == "toon"
+    for background_style, of in (("same", onnx_style), ("toon", "toon"), ("none", None)):
+        with open_engine(onnx_style, device="cpu", background_style=background_style) as engine:
+            assert engine.fallback_background is None and engine.background_of == of
+
+
 def test_the_builtin_style_keeps_its_own_backend_and_device():
     with open_engine("toon", device="cuda") as engine:
         assert engine.backend == "onnxruntime (cpu, fp32)"
@@ -201,7 +216,7 @@ def test_the_builtin_style_keeps_its_own_backend_and_device():
         ("backend", "cuda", "auto, tensorrt, torch, onnxruntime"),
         ("device", "gpu", "auto, cpu, cuda"),
         ("precision", "fp8", "auto, fp32, fp16, int8"),
-        ("background_style", "blur", "same, toon, none"),
+        ("background_style", "blur", "auto, same, toon, none"),
     ],
 )
 def test_every_options_class_checks_the_engine_options(field, value, choices):
@@ -235,7 +250,7 @@ def test_from_args_reads_the_engine_flags():
     args = argparse.Namespace(style="toon", backend="onnxruntime", device="cpu", precision="fp32", other=1)
     options = StylizeOptions.from_args(args, max_faces=1)
     assert (options.backend, options.device, options.precision, options.max_faces) == ("onnxruntime", "cpu", "fp32", 1)
-    assert options.background_style == "same" and options.threads == 1
+    assert options.background_style == "auto" and options.threads == 1
 
 
 def test_available_styles_are_the_builtin_and_the_installed_ones(streamer_home):

@@ -4,7 +4,15 @@ import itertools
 
 import pytest
 
-from streamer.pipeline.quality import PASSTHROUGH, PER_FRAME_LADDER, BackgroundMode, QualityLevel, Rung, reuse_ladder
+from streamer.pipeline.quality import (
+    PASSTHROUGH,
+    PER_FRAME_LADDER,
+    BackgroundMode,
+    QualityLevel,
+    Rung,
+    per_frame_ladder,
+    reuse_ladder,
+)
 from streamer.pipeline.scheduler import LatencyScheduler, SchedulerOptions
 
 MAX_LEVEL = QualityLevel.PASSTHROUGH
@@ -69,9 +77,9 @@ def test_a_background_measured_at_low_resolution_counts_at_full_size():
 
 
 # -- the ladder with temporal reuse --------------------------------------------------------------
-def _reuse(resizable=True, **kw) -> LatencyScheduler:
+def _reuse(resizable=True, fallback=False, **kw) -> LatencyScheduler:
     options = SchedulerOptions(budget_ms=1000 / 30, frame_period_ms=1000 / 30, smoothing=1.0, **kw)
-    return LatencyScheduler(options, reuse_ladder(288, resizable), head_size=288)
+    return LatencyScheduler(options, reuse_ladder(288, resizable, fallback), head_size=288)
 
 
 CHEAP = {"track": 5, "heads": 5, "keyframe": 60, "background": 20, "compose": 2}
@@ -88,10 +96,14 @@ CHEAP = {"track": 5, "heads": 5, "keyframe": 60, "background": 20, "compose": 2}
         ({"background": 200}, 8, Rung(BackgroundMode.ASYNC, keyframe_every=4)),
         # A 300 ms keyframe fits 8 frames only at head 224 (300 x (224/288)^2 = 181 ms).
         ({"keyframe": 300}, 3, Rung(BackgroundMode.ASYNC, keyframe_every=8, head_size=224)),
-        # 620 ms: at head 192 (276 ms) it needs 8 frames of 67 ms: every other frame goes out.
-        ({"keyframe": 620}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=8, head_size=192, rate_divisor=2)),
+        # 620 ms: at head 192 (276 ms) over 8 frames (267 ms): a keyframe every 16 frames instead.
+        ({"keyframe": 620}, 3, Rung(BackgroundMode.ASYNC, 0.5, keyframe_every=16, head_size=192)),
+        # 1300 ms: at head 192 (578 ms) over 16 frames (533 ms): every other frame goes out.
+        ({"keyframe": 1300}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=16, head_size=192, rate_divisor=2)),
+        # A background that fits no refresh at half size: the background as captured.
+        ({"background": 1000}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=8, head_size=192)),
         # A 50 ms frame path fits only a 67 ms period; 80 ms fits nothing but passthrough.
-        ({"track": 50}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=8, head_size=192, rate_divisor=2)),
+        ({"track": 50}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=16, head_size=192, rate_divisor=2)),
         ({"track": 80}, 3, PASSTHROUGH),
     ],
 )
@@ -147,7 +159,9 @@ def test_a_keyframe_at_a_smaller_head_counts_at_full_size():
 def test_rungs_say_what_they_give_up():
     ladder = reuse_ladder(288, True)
     assert ladder[4].describe() == "keyframe every 8, head 224, background refreshed at half size"
-    assert ladder[7].describe() == "keyframe every 8, head 192, background as captured, 1 frame in 2"
+    assert ladder[-2].describe() == "keyframe every 16, head 192, background as captured, 1 frame in 2"
+    fallback = reuse_ladder(288, True, fallback=True)
+    assert fallback[7].describe() == "keyframe every 8, head 192, built-in background refreshed"
     assert PER_FRAME_LADDER[0].describe() == "head every frame, background every frame"
 
 
@@ -158,4 +172,51 @@ def test_the_full_frame_rate_comes_back_as_soon_as_it_fits():
     _frames(s, 1, **{**CHEAP, "track": 50})
     assert s.rung.rate_divisor == 2
     levels = _frames(s, 6, **{**CHEAP, "track": 23})  # a 30 ms frame path
-    assert levels[:4] == [7] * 4 and s.rung.rate_divisor == 1
+    assert levels[:4] == [s.max_level - 1] * 4 and s.rung.rate_divisor == 1
+
+
+def test_a_head_network_too_slow_for_8_frames_keeps_the_full_rate_with_keyframes_every_16():
+    """photo2cartoon's fixed 256 head at 386 ms: over 8 frames (267 ms), within 16 (533 ms)."""
+    s = _reuse(resizable=False)
+    _frames(s, 1, **{**CHEAP, "keyframe": 386})
+    assert s.rung == Rung(BackgroundMode.ASYNC, 0.5, keyframe_every=16)
+
+
+# -- the fallback background (`--background-style auto`) -----------------------------------------
+FALLBACK = Rung(BackgroundMode.ASYNC, keyframe_every=8, head_size=192, fallback_background=True)
+
+
+@pytest.mark.parametrize(
+    ("costs", "rung"),
+    [
+        # The style's own background fits at half size: it is kept, the fallback is not taken.
+        ({"background": 200}, Rung(BackgroundMode.ASYNC, 0.5, keyframe_every=8, head_size=224)),
+        # It does not: the fallback's background, refreshed, before the background as captured ...
+        ({"background": 1000, "fallback_background": 20}, FALLBACK),
+        # ... also before it has been measured once (then it is taken to fit, and measured there).
+        ({"background": 1000}, FALLBACK),
+        # A fallback too slow as well: the background as captured.
+        (
+            {"background": 1000, "fallback_background": 500},
+            Rung(BackgroundMode.ORIGINAL, keyframe_every=8, head_size=192),
+        ),
+    ],
+)
+def test_with_a_fallback_background_it_replaces_the_styles_own_before_the_background_goes(costs, rung):
+    s = _reuse(fallback=True)
+    _frames(s, 1, **{**CHEAP, **costs})
+    assert s.rung == rung
+    assert s.rung.describe().endswith(
+        "built-in background refreshed" if rung.fallback_background else rung.describe().split(", ")[-1]
+    )
+
+
+def test_the_per_frame_ladder_gets_the_fallback_rung_before_the_heads_alone():
+    ladder = per_frame_ladder(fallback=True)
+    assert ladder[: QualityLevel.HEADS_ONLY] == PER_FRAME_LADDER[: QualityLevel.HEADS_ONLY]
+    assert ladder[QualityLevel.HEADS_ONLY] == Rung(BackgroundMode.ASYNC, fallback_background=True)
+    assert ladder[QualityLevel.HEADS_ONLY + 1 :] == PER_FRAME_LADDER[QualityLevel.HEADS_ONLY :]
+    assert per_frame_ladder() == PER_FRAME_LADDER
+    s = LatencyScheduler(SchedulerOptions(budget_ms=33.0, frame_period_ms=33.3, smoothing=1.0), ladder)
+    _frames(s, 1, track=5, heads=8, background=1000, fallback_background=15, compose=2)
+    assert s.rung.fallback_background

@@ -170,6 +170,55 @@ def test_a_probe_keeps_the_frame_as_captured_and_measures_the_background(device_
     stylizer.close()
 
 
+class ConstantRunner(InvertRunner):
+    """A fallback background network that paints everything `value`."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__()
+        self.value = value
+
+    def _run(self, image):
+        return np.full_like(image, self.value) if isinstance(image, np.ndarray) else image * 0 + self.value
+
+
+def test_the_fallback_network_shows_where_asked_and_a_switch_never_shows_the_frame_as_captured():
+    """ASYNC with `fallback` shows the fallback network's background (made now when there is none).
+    Switched back to the style's own, the fallback's stays on screen until the own one, started on
+    the side at once, has finished; a probe from a fallback frame times the own one without showing it."""
+    runner = InvertRunner()
+    engine = _engine(runner, runner)
+    engine.set_fallback_background(ConstantRunner(7))
+    stylizer = _stylizer("numpy", engine)
+    times: dict[str, float] = {}
+    assert (stylizer.stylize(_flat(40), [], ASYNC, refresh=False, stage_ms=times, fallback=True) == 7).all()
+    assert set(times) >= {"fallback_background"} and "background" not in times
+    runner.gate = threading.Event()  # the style's own network holds until released
+    assert (stylizer.stylize(_flat(40), [], ASYNC, refresh=False) == 7).all(), "the fallback's, while ..."
+    assert runner.held.wait(10), "... the own one is made on the side"
+    runner.gate.set()
+    stylizer.side_background.result()
+    times = {}
+    assert (stylizer.stylize(_flat(40), [], ASYNC, refresh=False, stage_ms=times) == 215).all(), "then the own one"
+    assert "background" in times
+    # A probe from a fallback frame: the fallback's is shown, the own one is made on the side.
+    stylizer.stylize(_flat(40), [], ASYNC, fallback=True, refresh=True)  # the fallback's, refreshed
+    stylizer.side_background.result()
+    out = stylizer.stylize(_flat(90), [], ASYNC, 0.5, refresh=True, fallback=True, side_fallback=False)
+    assert (out == 7).all()
+    stylizer.side_background.result()
+    times = {}
+    assert (stylizer.stylize(_flat(90), [], ASYNC, refresh=False, fallback=True, stage_ms=times) == 7).all()
+    assert "background" in times and stylizer.background_factor_done == 0.5, "the probe's time, and its size"
+    stylizer.close()
+
+
+def test_without_a_fallback_network_asking_for_it_gives_the_styles_own(device_kind):
+    runner = InvertRunner()
+    stylizer = _stylizer(device_kind, _engine(runner, runner))
+    assert (stylizer.stylize(_flat(40), [], ASYNC, fallback=True) == 215).all()
+    stylizer.close()
+
+
 def test_a_lower_background_factor_stylizes_a_smaller_background(device_kind):
     runner = InvertRunner()
     stylizer = _stylizer(device_kind, _engine(runner, runner))

@@ -63,9 +63,10 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--background-style",
-        default="same",
+        default="auto",
         choices=BACKGROUND_STYLES,
-        help="the background's style: the same as the heads, the cheap built-in one, or none",
+        help="the background's style: the same as the heads, the cheap built-in one, or none; auto (the "
+        "default): the same as the heads, and live the built-in one while the heads' does not fit the latency budget",
     )
     parser.add_argument(
         "--temporal",

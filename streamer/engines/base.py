@@ -92,6 +92,8 @@ class StyleEngine:
     `background_multiple` pads the background to a multiple of that many pixels (edge replicated)
     for networks with strided layers, and crops the result back. `segments_heads` declares that the
     head network wants crops on white (see `EngineCapabilities`); the engine holds no segmenter.
+    A `fallback_background` runner (`set_fallback_background`) is a cheaper background network
+    kept beside the style's own, for a live stream whose budget the style's own does not fit.
     """
 
     def __init__(
@@ -113,7 +115,10 @@ class StyleEngine:
         self._head_in = head_runner.inputs[0].name
         self._head_out = head_runner.outputs[0].name
         self._background: Runner | None = None
+        self._fallback: Runner | None = None
         self.replace_background(background_runner, background_multiple)
+        # Whose network stylizes the background (a head-only family's is the built-in style's).
+        self.background_of: str | None = style if background_runner is not None else None
 
     @property
     def head_runner(self) -> Runner:
@@ -171,8 +176,23 @@ class StyleEngine:
     def stylizes_background(self) -> bool:
         return self._background is not None
 
-    def stylize_background(self, image: np.ndarray) -> np.ndarray:
-        """uint8 [H, W, 3] BGR -> stylized image of the same shape (the image itself without a runner)."""
+    @property
+    def fallback_background(self) -> Runner | None:
+        """The cheaper background network kept beside the style's own (None: there is none)."""
+        return self._fallback
+
+    def set_fallback_background(self, runner: Runner | None) -> None:
+        """Keep `runner` (padding multiple 1) beside the style's own background network."""
+        if self._fallback is not None and self._fallback is not runner:
+            self._fallback.close()
+        self._fallback = runner
+
+    def stylize_background(self, image: np.ndarray, fallback: bool = False) -> np.ndarray:
+        """uint8 [H, W, 3] BGR -> stylized image of the same shape (the image itself without a runner);
+        `fallback`: with the fallback background network (the style's own where there is none)."""
+        if fallback and self._fallback is not None:
+            runner = self._fallback
+            return runner.infer({runner.inputs[0].name: np.ascontiguousarray(image)[None]})[runner.outputs[0].name][0]
         if self._background is None:
             return image
         h, w = image.shape[:2]
@@ -187,6 +207,8 @@ class StyleEngine:
         self._heads.close()
         if self._background is not None and self._background is not self._heads:
             self._background.close()
+        if self._fallback is not None:
+            self._fallback.close()
 
     def __enter__(self) -> StyleEngine:
         return self

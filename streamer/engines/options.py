@@ -28,13 +28,16 @@ class BackgroundStyle:
     """How the background is stylized, as data for `open_engine`.
 
     `network_of`: the style whose background network replaces the style's own (None: the style's
-    own is kept); `stylized`: False leaves the background as captured.
+    own is kept); `stylized`: False leaves the background as captured; `fallback_of`: the style
+    whose background network is kept beside the style's own, for a live stream to use where the
+    style's own does not fit its latency budget.
     """
 
     name: str
     description: str
     network_of: str | None = None
     stylized: bool = True
+    fallback_of: str | None = None
 
 
 # How heads are stylized from frame to frame. Reuse carries a keyframe's stylized head to the next
@@ -49,6 +52,11 @@ TEMPORAL = {
 BACKGROUNDS: dict[str, BackgroundStyle] = {
     b.name: b
     for b in (
+        BackgroundStyle(
+            "auto",
+            "the style's own; live, the built-in style's where the style's own does not fit the latency budget",
+            fallback_of=BUILTIN_STYLE,
+        ),
         BackgroundStyle("same", "the style's own background network"),
         BackgroundStyle("toon", "the cheap built-in style (for CPUs)", network_of=BUILTIN_STYLE),
         BackgroundStyle("none", "left as captured", stylized=False),
@@ -83,7 +91,7 @@ class EngineOptions:
     backend: str = "auto"
     device: str = "auto"
     precision: str = "auto"
-    background_style: str = "same"
+    background_style: str = "auto"
     threads: int = 1
     temporal: str = "auto"
 

@@ -379,6 +379,8 @@ def _open_style(options: EngineOptions) -> StyleEngine:
     engine = StyleEngine(
         style, runners["head"], background, layout, mask, family.background_multiple, family.segment_heads
     )
+    if "background" not in runners:
+        engine.background_of = BUILTIN_STYLE
     engine.notes = notes
     return engine
 
@@ -424,6 +426,10 @@ def open_engine(
     background = BACKGROUNDS[options.background_style]
     if not background.stylized:
         engine.replace_background(None)
+        engine.background_of = None
     elif background.network_of not in (None, options.style):
         engine.replace_background(_builtin_background(background.network_of, options.threads), multiple=1)
+        engine.background_of = background.network_of
+    elif background.fallback_of is not None and engine.background_of not in (None, background.fallback_of):
+        engine.set_fallback_background(_builtin_background(background.fallback_of, options.threads))
     return engine

@@ -64,18 +64,20 @@ class CpuFrameDevice:
         timing.ms -= self.reuse.inline_ms
         return (heads, masks), timing
 
-    def _background(self, picture: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Elapsed]:
+    def _background(self, picture: np.ndarray, size: tuple[int, int], fallback: bool) -> tuple[np.ndarray, Elapsed]:
         start = self._clock()
         h, w = picture.shape[:2]
-        stylized = resize_to(self.engine.stylize_background(resize_to(picture, size)), (w, h))
+        stylized = resize_to(self.engine.stylize_background(resize_to(picture, size), fallback), (w, h))
         return stylized, Elapsed(start, self._clock)
 
-    def start_background(self, picture: np.ndarray, size: tuple[int, int], detached: bool) -> BackgroundJob:
+    def start_background(
+        self, picture: np.ndarray, size: tuple[int, int], detached: bool, fallback: bool = False
+    ) -> BackgroundJob:
         if not (detached or self.parallel):
-            return Finished(*self._background(picture, size))
+            return Finished(*self._background(picture, size, fallback))
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="background")
-        return self._pool.submit(self._background, picture, size)
+        return self._pool.submit(self._background, picture, size, fallback)
 
     def compose(
         self, canvas: np.ndarray, heads: tuple | None, matrices: list[np.ndarray], wait_for: Timing | None

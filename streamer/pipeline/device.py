@@ -102,10 +102,13 @@ class FrameDevice(Protocol):
         the heads' time on the frame's path."""
         ...
 
-    def start_background(self, picture: Any, size: tuple[int, int], detached: bool) -> BackgroundJob:
+    def start_background(
+        self, picture: Any, size: tuple[int, int], detached: bool, fallback: bool = False
+    ) -> BackgroundJob:
         """Start stylizing the background at `size` (w, h), grown back to the frame's size.
         `detached`: no frame waits for it (it runs on the side; `done()` says when it finished);
-        otherwise it is this frame's and may run beside the heads."""
+        otherwise it is this frame's and may run beside the heads. `fallback`: with the engine's
+        fallback background network."""
         ...
 
     def compose(

@@ -50,12 +50,19 @@ import numpy as np
 
 from streamer.capture.live import Reconnecting
 from streamer.capture.source import OpenSource
-from streamer.engines.options import EngineOptions
+from streamer.engines.options import BACKGROUNDS, EngineOptions
 from streamer.engines.registry import uses_reuse
 from streamer.errors import StreamerError
 from streamer.frame import Frame
 from streamer.pipeline.links import DropLink, LinkClosed
-from streamer.pipeline.quality import LOW_RES_FACTOR, PER_FRAME_LADDER, BackgroundMode, background_mode, reuse_ladder
+from streamer.pipeline.quality import (
+    LOW_RES_FACTOR,
+    BackgroundMode,
+    Rung,
+    background_mode,
+    per_frame_ladder,
+    reuse_ladder,
+)
 from streamer.pipeline.reuse import ReuseOptions
 from streamer.pipeline.scheduler import LatencyScheduler, SchedulerOptions
 from streamer.pipeline.sink_worker import SinkWorker
@@ -169,6 +176,8 @@ class LiveSummary:
     engine_failures: int = 0  # times the engine raised (each: ENGINE_RETRY_S of passthrough, then a retry)
     passthrough_frames: int = 0  # frames sent as captured because the engine had failed
     written: dict[str, int] = field(default_factory=dict)  # frames each sink wrote, by sink name
+    # Stylized frames by the background they went out with: whose network made it, or "as captured".
+    backgrounds: dict[str, int] = field(default_factory=dict)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -262,7 +271,8 @@ class LivePipeline:
         per-frame ladder. The scheduler starts afresh (the costs were another engine's)."""
         self._stylizer = stylizer
         reuse, size = stylizer.reuse, stylizer.engine.layout.size
-        ladder = PER_FRAME_LADDER if reuse is None else reuse_ladder(size, reuse.resizable)
+        fallback = stylizer.engine.fallback_background is not None
+        ladder = per_frame_ladder(fallback) if reuse is None else reuse_ladder(size, reuse.resizable, fallback)
         self.scheduler = LatencyScheduler(self._scheduler_options(reuse is not None), ladder, size)
         self._keyframes_seen = 0
 
@@ -466,6 +476,8 @@ class LivePipeline:
         for n in range(1, counts + 1):
             engine.stylize_heads(np.zeros((n, size, size, 3), np.uint8))
         engine.stylize_background(np.zeros((240, 320, 3), np.uint8))
+        if engine.fallback_background is not None:
+            engine.stylize_background(np.zeros((240, 320, 3), np.uint8), fallback=True)
 
     def _capture(self) -> None:
         """The capture thread: the source's frames into the link until its stream ends."""
@@ -524,18 +536,21 @@ class LivePipeline:
         frame.stage_ms["track"] = (self._clock() - t0) * 1000.0
         self.faces = len(faces)
         mode = background_mode(rung, self.controls.background, probe)
-        # A probe measures the background at the lower resolution, where it will be shown first; it
-        # always starts one on the side (that is what it measures).
-        factor = LOW_RES_FACTOR if mode is BackgroundMode.PROBE else rung.background_factor
+        # A probe measures the style's own background (not shown: the frame as captured, or the
+        # fallback's) at the lower resolution, where it will be shown first; it always starts one
+        # on the side (that is what it measures).
+        at_fallback = rung.fallback_background and mode is BackgroundMode.ASYNC
+        probe_own = mode is BackgroundMode.PROBE or (probe and at_fallback)
+        factor = LOW_RES_FACTOR if probe_own else rung.background_factor
         self._processed += 1
-        refresh = mode is BackgroundMode.PROBE or self._processed % scheduler.options.refresh_frames == 0
+        refresh = probe_own or self._processed % scheduler.options.refresh_frames == 0
         head_scale = 1.0
         if stylizer.reuse is not None:
             stylizer.reuse.options.keyframe_every = max(2, rung.keyframe_every)
             stylizer.reuse.options.head_size = rung.head_size
             head_scale = (rung.head_size or stylizer.engine.layout.size) / stylizer.engine.layout.size
         try:
-            out = stylizer(frame, faces, mode, factor, refresh)
+            out = stylizer(frame, faces, mode, factor, refresh, rung.fallback_background, False if probe_own else None)
         except Exception as exc:
             log.error("engine failed; passing frames through for %g s", ENGINE_RETRY_S, exc_info=exc)
             self.summary.engine_failures += 1
@@ -553,8 +568,9 @@ class LivePipeline:
         strength = self.controls.strength
         if strength < 1.0:
             out = cv2.addWeighted(out, strength, frame.image, 1.0 - strength, 0.0)
+        self._count_background(mode, rung, stylizer.engine)
         if frame.index >= WARMUP_FRAMES:
-            scheduler.observe(frame.stage_ms, factor, head_scale)
+            scheduler.observe(frame.stage_ms, stylizer.background_factor_done, head_scale)
             if scheduler.update(frames=PROBE_EVERY if rung.passthrough else 1) != level:
                 self.status(f"quality: {scheduler.rung.describe()} ({scheduler.reason})")
         if rung.passthrough:  # a probe: measured, but this frame still goes out untouched
@@ -562,6 +578,19 @@ class LivePipeline:
         with self._lock:
             self._window["stages"].append(dict(frame.stage_ms))
         return out
+
+    def _count_background(self, mode: BackgroundMode, rung: Rung, engine: StyleEngine) -> None:
+        """Count the background a stylized frame went out with, by whose network made it."""
+        if rung.passthrough:
+            return
+        if mode in (BackgroundMode.ORIGINAL, BackgroundMode.PROBE):
+            shown = "as captured"
+        elif rung.fallback_background and engine.fallback_background is not None:
+            shown = f"{BACKGROUNDS['auto'].fallback_of} (built-in)"
+        else:
+            shown = engine.background_of or "as captured"
+        backgrounds = self.summary.backgrounds
+        backgrounds[shown] = backgrounds.get(shown, 0) + 1
 
 
 # What ONNX Runtime (its BFC arena, CUDA, cuBLAS, cuDNN), TensorRT and torch say when an allocation

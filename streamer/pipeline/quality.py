@@ -26,11 +26,12 @@ class BackgroundMode(enum.Enum):
 class Rung:
     """One way to make a frame, cheaper the further down a ladder it sits.
 
-    `keyframe_every` 1: heads stylized on every frame; N > 1: temporal reuse, a new keyframe at most
-    every N frames unless the warp stops explaining the face sooner (and the keyframe's network must
-    finish within N frame periods). `head_size`: keyframes stylized at this side instead of the
-    style's own (fully convolutional head networks only). `rate_divisor` 2: every other frame goes
-    out. `passthrough`: frames go out untouched.
+    `keyframe_every` 1: heads stylized on every frame; N > 1: temporal reuse, a keyframe at least N
+    frames after the last, sooner only when the warp stops explaining the face (and the keyframe's
+    network must finish within N frame periods). `head_size`: keyframes stylized at this side
+    instead of the style's own (fully convolutional head networks only). `fallback_background`: the
+    background is made by the engine's fallback network (the built-in style's) instead of the
+    style's own. `rate_divisor` 2: every other frame goes out. `passthrough`: frames go out untouched.
     """
 
     background: BackgroundMode = BackgroundMode.STYLIZE
@@ -39,6 +40,7 @@ class Rung:
     head_size: int | None = None
     rate_divisor: int = 1
     passthrough: bool = False
+    fallback_background: bool = False
 
     def describe(self) -> str:
         """A few words for the status line and stats, e.g. "keyframe every 8, head 224, background
@@ -53,6 +55,8 @@ class Rung:
             BackgroundMode.ASYNC: "background refreshed",
             BackgroundMode.ORIGINAL: "background as captured",
         }[self.background]
+        if self.fallback_background:
+            background = "built-in " + background
         if self.background is BackgroundMode.ASYNC and self.background_factor < 1.0:
             background += " at half size" if self.background_factor == 0.5 else f" at {self.background_factor:g}x"
         parts.append(background)
@@ -63,6 +67,7 @@ class Rung:
 
 PASSTHROUGH = Rung(BackgroundMode.ORIGINAL, passthrough=True)
 LOW_RES_FACTOR = 0.5  # the background's side at the rungs that shrink it
+SLOW_KEYFRAMES = 16  # keyframes this many frames apart, for head networks too slow for fewer
 
 
 class QualityLevel(enum.IntEnum):
@@ -86,10 +91,22 @@ PER_FRAME_LADDER: tuple[Rung, ...] = (
 )
 
 
-def reuse_ladder(head_size: int, resizable: bool) -> tuple[Rung, ...]:
+def per_frame_ladder(fallback: bool = False) -> tuple[Rung, ...]:
+    """`PER_FRAME_LADDER`; with a `fallback` background network, a rung that refreshes the
+    background with it comes before the background as captured."""
+    if not fallback:
+        return PER_FRAME_LADDER
+    rungs = list(PER_FRAME_LADDER)
+    rungs.insert(QualityLevel.HEADS_ONLY, Rung(BackgroundMode.ASYNC, fallback_background=True))
+    return tuple(rungs)
+
+
+def reuse_ladder(head_size: int, resizable: bool, fallback: bool = False) -> tuple[Rung, ...]:
     """The ladder of a stream with temporal reuse: keyframes further apart, then smaller keyframes
-    (where the head network is fully convolutional), then a smaller and then no stylized background,
-    then half the output rate; passthrough last. `head_size` is the style's own head side."""
+    (where the head network is fully convolutional), then a smaller background, then (with a
+    `fallback` background network) the fallback's background, then none, then half the output rate;
+    passthrough last. A head network too slow for a keyframe every 8 frames gets one every 16 at each
+    background before the output rate is halved. `head_size` is the style's own head side."""
     ASYNC, ORIGINAL = BackgroundMode.ASYNC, BackgroundMode.ORIGINAL
     small = (_multiple_of_16(head_size * 0.78), _multiple_of_16(head_size * 0.67)) if resizable else (None, None)
     ladder = [
@@ -99,8 +116,17 @@ def reuse_ladder(head_size: int, resizable: bool) -> tuple[Rung, ...]:
         Rung(ASYNC, keyframe_every=8, head_size=small[0]),
         Rung(ASYNC, LOW_RES_FACTOR, keyframe_every=8, head_size=small[0]),
         Rung(ASYNC, LOW_RES_FACTOR, keyframe_every=8, head_size=small[1]),
+        Rung(ASYNC, LOW_RES_FACTOR, keyframe_every=SLOW_KEYFRAMES, head_size=small[1]),
+    ]
+    if fallback:
+        ladder += [
+            Rung(ASYNC, keyframe_every=8, head_size=small[1], fallback_background=True),
+            Rung(ASYNC, keyframe_every=SLOW_KEYFRAMES, head_size=small[1], fallback_background=True),
+        ]
+    ladder += [
         Rung(ORIGINAL, keyframe_every=8, head_size=small[1]),
-        Rung(ORIGINAL, keyframe_every=8, head_size=small[1], rate_divisor=2),
+        Rung(ORIGINAL, keyframe_every=SLOW_KEYFRAMES, head_size=small[1]),
+        Rung(ORIGINAL, keyframe_every=SLOW_KEYFRAMES, head_size=small[1], rate_divisor=2),
         PASSTHROUGH,
     ]
     return tuple(dict.fromkeys(ladder))  # without resizing, the head-size rungs repeat others

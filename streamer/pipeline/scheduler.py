@@ -12,7 +12,8 @@ Side work that overruns would show stale heads or backgrounds, or starve the fra
 
 Stage times (moving averages): `track`, `heads` (the heads' time on the frame path: their networks,
 or, with temporal reuse, the flow and patches), `keyframe` (one keyframe's network, counted at the
-style's head size), `background` (at full size), `compose`.
+style's head size), `background` (the style's own network, at full size), `fallback_background` (the
+engine's fallback network, at full size; while unmeasured it is taken to fit), `compose`.
 
 Pure Python with the clock left out: feed it stage times, it answers with a ladder index. Degrading
 jumps straight to the first rung that fits: at once when the current one is far over a limit, after
@@ -46,7 +47,7 @@ class SchedulerOptions:
 class LatencyScheduler:
     """Keeps a moving average per stage and picks a rung of `ladder`. See the module docstring."""
 
-    STAGES = ("track", "heads", "keyframe", "background", "compose")
+    STAGES = ("track", "heads", "keyframe", "background", "fallback_background", "compose")
 
     def __init__(
         self, options: SchedulerOptions, ladder: tuple[Rung, ...] = PER_FRAME_LADDER, head_size: int | None = None
@@ -85,7 +86,7 @@ class LatencyScheduler:
             if stage not in stage_ms:
                 continue
             value = stage_ms[stage]
-            if stage == "background":
+            if stage in ("background", "fallback_background"):
                 value /= max(background_factor, 1e-3) ** 2
             elif stage == "keyframe":
                 value /= max(head_scale, 1e-3) ** 2
@@ -127,7 +128,8 @@ class LatencyScheduler:
             if keyframe > due:
                 return f"a keyframe takes {keyframe:.0f} ms, over {rung.keyframe_every} frames", keyframe / due
         if rung.background is BackgroundMode.ASYNC:
-            background = self.ms.get("background", 0.0) * rung.background_factor**2
+            stage = "fallback_background" if rung.fallback_background else "background"
+            background = self.ms.get(stage, 0.0) * rung.background_factor**2
             due = o.refresh_frames * period
             if background > due:
                 return f"a background takes {background:.0f} ms, over {o.refresh_frames} frames", background / due

@@ -56,8 +56,12 @@ class FrameStylizer:
         self.background_short_side = background_short_side
         self._owned = owned
         self._lock = threading.Lock()
-        self._latest: Any = None  # the newest finished background, at frame size
-        self._pending: BackgroundJob | None = None  # the side background being made
+        # The newest finished background of each network (True: the engine's fallback), frame size.
+        self._latest: dict[bool, Any] = {}
+        self._pending: BackgroundJob | None = None  # the side background being made ...
+        self._pending_kind = (False, 1.0)  # ... by the fallback network or not, at this factor
+        # The size factor of the background whose time this frame's stage times hold.
+        self.background_factor_done = 1.0
         # With temporal reuse, a background is stylized again only when the picture changed.
         self._scene = SceneChange() if device.reuse is not None else None
 
@@ -88,13 +92,19 @@ class FrameStylizer:
         mode: BackgroundMode = BackgroundMode.STYLIZE,
         background_factor: float = 1.0,
         refresh: bool = True,
+        fallback: bool = False,
+        side_fallback: bool | None = None,
     ) -> np.ndarray:
         """The stylized frame; stage times go to `frame.stage_ms`. In ASYNC and PROBE mode `refresh`
         says whether to start making a newer side background (the caller spaces them out, so the
-        background does not take a core away from the heads)."""
+        background does not take a core away from the heads). `fallback`: ASYNC shows a background
+        of the engine's fallback network; `side_fallback` says which network a side background
+        started now uses (default: the one shown), so a probe can time the other one."""
         matrices = self.head_matrices(faces)
         ids = [face.id for face in faces]
-        return self.stylize(frame.image, matrices, mode, background_factor, refresh, frame.stage_ms, ids)
+        return self.stylize(
+            frame.image, matrices, mode, background_factor, refresh, frame.stage_ms, ids, fallback, side_fallback
+        )
 
     def stylize(
         self,
@@ -105,23 +115,30 @@ class FrameStylizer:
         refresh: bool = True,
         stage_ms: dict[str, float] | None = None,
         ids: Sequence[int] | None = None,
+        fallback: bool = False,
+        side_fallback: bool | None = None,
     ) -> np.ndarray:
         """uint8 HxWx3 BGR image and each face's frame->crop matrix -> the stylized image. `ids`
-        name the faces from frame to frame (temporal reuse); default: their order."""
+        name the faces from frame to frame (temporal reuse); default: their order. `fallback` and
+        `side_fallback` as for `__call__` (without a fallback network, the style's own is used)."""
         if not self.engine.stylizes_background:
             mode = BackgroundMode.ORIGINAL
-        mode, refresh = self._reuse_background(image, matrices, mode, refresh)
+        has_fallback = self.engine.fallback_background is not None
+        fallback = fallback and has_fallback and mode is BackgroundMode.ASYNC
+        side = fallback if side_fallback is None else side_fallback and has_fallback
+        mode, refresh = self._reuse_background(image, matrices, mode, refresh, fallback)
         timings: dict[str, Timing] = {}
         extra: dict[str, float] = {}
         picture = self.device.upload(image)
         size = self.background_size(image.shape[1], image.shape[0], background_factor)
-        own = self.device.start_background(picture, size, detached=False) if mode is BackgroundMode.STYLIZE else None
+        own = None
+        if mode is BackgroundMode.STYLIZE:
+            own = self.device.start_background(picture, size, detached=False)
         heads = None
         if matrices:
             ids = range(len(matrices)) if ids is None else ids
             heads, timings["heads"] = self.device.stylize_heads(picture, matrices, ids, extra)
-        canvas, made_now = self._canvas(picture, mode, size, refresh, own, timings)
-        wait_for = timings["background"] if made_now else None
+        canvas, wait_for = self._canvas(picture, mode, (size, background_factor), refresh, own, timings, fallback, side)
         out, timings["compose"] = self.device.compose(canvas, heads, matrices, wait_for)
         if stage_ms is not None:
             stage_ms.update({stage: timing.ms for stage, timing in timings.items()})
@@ -129,15 +146,17 @@ class FrameStylizer:
         return out
 
     def _reuse_background(
-        self, image: np.ndarray, matrices: list[np.ndarray], mode: BackgroundMode, refresh: bool
+        self, image: np.ndarray, matrices: list[np.ndarray], mode: BackgroundMode, refresh: bool, fallback: bool
     ) -> tuple[BackgroundMode, bool]:
         """With temporal reuse, a picture unchanged outside its heads keeps the newest stylized
-        background: STYLIZE shows it instead of making one, ASYNC does not refresh it."""
+        background (of the network asked for): STYLIZE shows it instead of making one, ASYNC does
+        not refresh it."""
         scene = self._scene
         if scene is None or mode not in (BackgroundMode.STYLIZE, BackgroundMode.ASYNC):
             return mode, refresh
         with self._lock:
-            ready = self._latest is not None and self._latest.shape == image.shape
+            latest = self._latest.get(fallback)
+            ready = latest is not None and latest.shape == image.shape
             busy = self._pending is not None
         if mode is BackgroundMode.ASYNC and (busy or not refresh):
             return mode, refresh  # no background is started on this frame anyway
@@ -151,34 +170,54 @@ class FrameStylizer:
         self,
         picture: Any,
         mode: BackgroundMode,
-        size: tuple[int, int],
+        sized: tuple[tuple[int, int], float],
         refresh: bool,
         own: BackgroundJob | None,
         timings: dict[str, Timing],
-    ) -> tuple[Any, bool]:
-        """The picture the heads go onto, and whether its background was made for this frame (then
-        `timings["background"]` times it, and compositing waits for it; never for a side one).
+        fallback: bool,
+        side_fallback: bool,
+    ) -> tuple[Any, Timing | None]:
+        """The picture the heads go onto, and the timing of a background made for this frame (then
+        compositing waits for it; never for a side one). `sized`: the size a background made now
+        gets, and its factor of the full size.
 
         ASYNC and PROBE take a side background that finished since the last frame (its time goes in
-        `timings`) and, with `refresh`, start the next one. ASYNC shows the newest finished one, made
-        now only when there is none of this size yet; PROBE shows the frame as captured. STYLIZE's
-        own background is kept as the newest too, so a switch to ASYNC starts without making one.
+        `timings`, under `fallback_background` when the fallback network made it) and, with
+        `refresh`, start the next one (with the fallback network when `side_fallback`). ASYNC shows
+        the newest finished one of the network asked for (`fallback`); while there is none of this
+        size it shows the other network's and starts one on the side at once, and only when neither
+        has one makes it now. PROBE shows the frame as captured. STYLIZE's own background is kept
+        as the newest too, so a switch to ASYNC starts without making one.
         """
         if mode is BackgroundMode.ORIGINAL:
-            return picture, False
+            return picture, None
+        size, factor = sized
         side = mode in (BackgroundMode.ASYNC, BackgroundMode.PROBE)
+        made_now = None
         with self._lock:
+            latest = self._latest
             if side and self._pending is not None and self._pending.done():
-                self._latest, timings["background"] = self._pending.result()
+                made_by, self.background_factor_done = self._pending_kind
+                latest[made_by], timings[_stage(made_by)] = self._pending.result()
                 self._pending = None
-            stale = self._latest is None or self._latest.shape != picture.shape
-            if own is None and mode is BackgroundMode.ASYNC and stale:
-                own = self.device.start_background(picture, size, detached=False)
+            shape = picture.shape
+            fresh = {kind: p for kind, p in latest.items() if p.shape == shape}
+            if own is None and mode is BackgroundMode.ASYNC and not fresh:
+                own = self.device.start_background(picture, size, detached=False, fallback=fallback)
             if own is not None:
-                self._latest, timings["background"] = own.result()
+                made_by = fallback and mode is BackgroundMode.ASYNC
+                background, made_now = own.result()
+                latest[made_by] = fresh[made_by] = background
+                timings[_stage(made_by)] = made_now
+                self.background_factor_done = factor
+            elif mode is BackgroundMode.ASYNC and fallback not in fresh:
+                refresh, side_fallback = True, fallback  # showing the other network's: replace it soon
             if side and refresh and self._pending is None:
-                self._pending = self.device.start_background(picture, size, detached=True)
-            return (picture if mode is BackgroundMode.PROBE else self._latest), own is not None
+                self._pending = self.device.start_background(picture, size, detached=True, fallback=side_fallback)
+                self._pending_kind = (side_fallback, factor)
+            if mode is BackgroundMode.PROBE:
+                return picture, made_now
+            return fresh.get(fallback, fresh.get(not fallback)), made_now
 
     def close(self) -> None:
         """Waits for a side background still being made; closes the device part and what the
@@ -186,7 +225,13 @@ class FrameStylizer:
         self.device.close()
         for resource in self._owned:
             resource.close()
-        self._pending = self._latest = None
+        self._pending = None
+        self._latest = {}
+
+
+def _stage(fallback: bool) -> str:
+    """The stage a background's time is recorded as: by the style's own network or the fallback."""
+    return "fallback_background" if fallback else "background"
 
 
 def open_frame_stylizer(
