@@ -312,7 +312,7 @@ class ClockedStylizers:
 
         device = ClockedDevice(self.clock, (self.inner or CpuFrameDevice)(engine), **self.costs)
         self.devices.append(device)
-        return FrameStylizer(engine, device)
+        return FrameStylizer(engine, device, clock=self.clock)
 
 
 # -- tracking -------------------------------------------------------------------------------------

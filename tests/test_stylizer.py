@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from fractions import Fraction
 
+import cv2
 import numpy as np
 import pytest
 
@@ -210,6 +211,36 @@ def test_the_fallback_network_shows_where_asked_and_a_switch_never_shows_the_fra
     assert (stylizer.stylize(_flat(90), [], ASYNC, refresh=False, fallback=True, stage_ms=times) == 7).all()
     assert "background" in times and stylizer.background_factor_done == 0.5, "the probe's time, and its size"
     stylizer.close()
+
+
+def _room(shift: int) -> np.ndarray:
+    """A textured 320x240 room seen by a camera panned `shift` pixels to the right."""
+    rng = np.random.default_rng(5)
+    texture = cv2.resize(rng.integers(0, 255, (20, 30, 3), np.uint8), (480, 320), interpolation=cv2.INTER_CUBIC)
+    return np.ascontiguousarray(texture[40:280, 40 + shift : 360 + shift])
+
+
+def test_a_panning_camera_carries_the_shown_background_with_it_and_a_still_one_shows_it_as_made():
+    """A background made from frame 0 and shown on later frames of a camera panning 4 px a frame is
+    moved with the room: it matches what stylizing each frame would give far better than the one
+    made from frame 0 does. A still camera shows the background exactly as it was made."""
+    runner = InvertRunner()
+    stylizer = _stylizer("numpy", _engine(runner, runner))
+    stylizer.stylize(_room(0), [], ASYNC, refresh=False)  # none yet: made from frame 0
+    inner = (slice(20, 220), slice(40, 280))
+    for frame in range(1, 6):
+        times: dict[str, float] = {}
+        out = stylizer.stylize(_room(4 * frame), [], ASYNC, refresh=False, stage_ms=times).astype(float)
+        wanted = 255.0 - _room(4 * frame)
+        carried = np.abs(out - wanted)[inner].mean()
+        as_made = np.abs(255.0 - _room(0) - wanted)[inner].mean()
+        assert carried < 0.25 * as_made, (frame, carried, as_made)
+        assert "background_warp" in times
+    still = _stylizer("numpy", _engine(runner, runner))
+    first = still.stylize(_room(0), [], ASYNC, refresh=False)
+    assert np.array_equal(still.stylize(_room(0), [], ASYNC, refresh=False), first)
+    stylizer.close()
+    still.close()
 
 
 def test_without_a_fallback_network_asking_for_it_gives_the_styles_own(device_kind):

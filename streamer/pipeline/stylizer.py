@@ -16,6 +16,7 @@ reuse also `keyframe` (a keyframe's network, stylized now or arrived from the si
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +26,8 @@ from streamer.compose.background import background_size
 from streamer.compose.heads import head_box
 from streamer.engines.base import StyleEngine
 from streamer.frame import Frame
-from streamer.pipeline.device import BackgroundJob, FrameDevice, Timing
+from streamer.pipeline.background_motion import BackgroundMotion
+from streamer.pipeline.device import BackgroundJob, Clock, FrameDevice, Timing
 from streamer.pipeline.quality import BackgroundMode
 from streamer.pipeline.reuse import HeadReuse, ReuseOptions, SceneChange
 from streamer.tracking.alignment import similarity_transform
@@ -34,7 +36,9 @@ from streamer.tracking.tracker import TrackedFace
 
 class FrameStylizer:
     """Stylizes frames with `engine` on `device`; the background at `background_scale` of the frame
-    or with `background_short_side` pixels.
+    or with `background_short_side` pixels. A background shown on a later frame than the one it was
+    made from is carried to it by optical flow where the camera moved (`background_motion`; on the
+    NumPy/OpenCV part), timed by `clock` as the stage `background_warp`.
 
     Calls in STYLIZE and ORIGINAL mode may come from several threads at once (the file pipeline
     keeps two frames in flight); ASYNC and PROBE keep state between frames and are for one caller
@@ -49,6 +53,7 @@ class FrameStylizer:
         background_scale: float | None = None,
         background_short_side: int | None = None,
         owned: tuple = (),
+        clock: Clock = time.perf_counter,
     ) -> None:
         self.engine = engine
         self.device = device
@@ -59,7 +64,11 @@ class FrameStylizer:
         # The newest finished background of each network (True: the engine's fallback), frame size.
         self._latest: dict[bool, Any] = {}
         self._pending: BackgroundJob | None = None  # the side background being made ...
-        self._pending_kind = (False, 1.0)  # ... by the fallback network or not, at this factor
+        # ... by the fallback network or not, at this factor, from a frame with this thumbnail.
+        self._pending_kind: tuple[bool, float, np.ndarray | None] = (False, 1.0, None)
+        self._made_from: dict[bool, np.ndarray | None] = {}  # the thumbnail each newest one was made from
+        self._motion = BackgroundMotion()
+        self._clock = clock
         # The size factor of the background whose time this frame's stage times hold.
         self.background_factor_done = 1.0
         # With temporal reuse, a background is stylized again only when the picture changed.
@@ -138,7 +147,17 @@ class FrameStylizer:
         if matrices:
             ids = range(len(matrices)) if ids is None else ids
             heads, timings["heads"] = self.device.stylize_heads(picture, matrices, ids, extra)
-        canvas, wait_for = self._canvas(picture, mode, (size, background_factor), refresh, own, timings, fallback, side)
+        thumbnail = None
+        if isinstance(picture, np.ndarray) and mode is not BackgroundMode.ORIGINAL:
+            thumbnail = self._motion.thumbnail(image)
+        sized = (size, background_factor, thumbnail)
+        canvas, wait_for, made_from = self._canvas(picture, mode, sized, refresh, own, timings, fallback, side)
+        if mode is BackgroundMode.ASYNC and thumbnail is not None:
+            start = self._clock()
+            if made_from is not None and made_from is not thumbnail:
+                carried = self._motion.carry(canvas, made_from, thumbnail)
+                canvas = canvas if carried is None else carried
+            extra["background_warp"] = (self._clock() - start) * 1000.0
         out, timings["compose"] = self.device.compose(canvas, heads, matrices, wait_for)
         if stage_ms is not None:
             stage_ms.update({stage: timing.ms for stage, timing in timings.items()})
@@ -170,16 +189,17 @@ class FrameStylizer:
         self,
         picture: Any,
         mode: BackgroundMode,
-        sized: tuple[tuple[int, int], float],
+        sized: tuple[tuple[int, int], float, np.ndarray | None],
         refresh: bool,
         own: BackgroundJob | None,
         timings: dict[str, Timing],
         fallback: bool,
         side_fallback: bool,
-    ) -> tuple[Any, Timing | None]:
-        """The picture the heads go onto, and the timing of a background made for this frame (then
-        compositing waits for it; never for a side one). `sized`: the size a background made now
-        gets, and its factor of the full size.
+    ) -> tuple[Any, Timing | None, np.ndarray | None]:
+        """The picture the heads go onto, the timing of a background made for this frame (then
+        compositing waits for it; never for a side one), and the thumbnail of the frame the picture's
+        background was made from. `sized`: the size a background made now gets, its factor of the
+        full size, and this frame's thumbnail.
 
         ASYNC and PROBE take a side background that finished since the last frame (its time goes in
         `timings`, under `fallback_background` when the fallback network made it) and, with
@@ -190,14 +210,14 @@ class FrameStylizer:
         as the newest too, so a switch to ASYNC starts without making one.
         """
         if mode is BackgroundMode.ORIGINAL:
-            return picture, None
-        size, factor = sized
+            return picture, None, None
+        size, factor, thumbnail = sized
         side = mode in (BackgroundMode.ASYNC, BackgroundMode.PROBE)
         made_now = None
         with self._lock:
-            latest = self._latest
+            latest, made_from = self._latest, self._made_from
             if side and self._pending is not None and self._pending.done():
-                made_by, self.background_factor_done = self._pending_kind
+                made_by, self.background_factor_done, made_from[made_by] = self._pending_kind
                 latest[made_by], timings[_stage(made_by)] = self._pending.result()
                 self._pending = None
             shape = picture.shape
@@ -208,16 +228,18 @@ class FrameStylizer:
                 made_by = fallback and mode is BackgroundMode.ASYNC
                 background, made_now = own.result()
                 latest[made_by] = fresh[made_by] = background
+                made_from[made_by] = thumbnail
                 timings[_stage(made_by)] = made_now
                 self.background_factor_done = factor
             elif mode is BackgroundMode.ASYNC and fallback not in fresh:
                 refresh, side_fallback = True, fallback  # showing the other network's: replace it soon
             if side and refresh and self._pending is None:
                 self._pending = self.device.start_background(picture, size, detached=True, fallback=side_fallback)
-                self._pending_kind = (side_fallback, factor)
+                self._pending_kind = (side_fallback, factor, thumbnail)
             if mode is BackgroundMode.PROBE:
-                return picture, made_now
-            return fresh.get(fallback, fresh.get(not fallback)), made_now
+                return picture, made_now, None
+            shown = fallback if fallback in fresh else not fallback
+            return fresh[shown], made_now, made_from.get(shown)
 
     def close(self) -> None:
         """Waits for a side background still being made; closes the device part and what the
@@ -226,7 +248,7 @@ class FrameStylizer:
         for resource in self._owned:
             resource.close()
         self._pending = None
-        self._latest = {}
+        self._latest, self._made_from = {}, {}
 
 
 def _stage(fallback: bool) -> str:
