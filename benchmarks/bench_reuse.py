@@ -1,6 +1,7 @@
 """Temporal reuse of heads: what it costs and what it gives, reuse on and off side by side.
 
     python benchmarks/bench_reuse.py [--frames 150] [--noise-frames 60] [--styles whitebox toon] [--skip-file]
+                                     [--skip-identity]
 
 Each style (`whitebox`: the reference weights in $STREAMER_MODELS_DIR, imported into a temporary
 $STREAMER_HOME; skipped with a note when absent; `toon`: built in) runs through two frame
@@ -26,11 +27,39 @@ warped to the frame, is above 0.5 (its core: above 0.95).
 4. File mode: `stylize_file` on the anchor and webcam clips with each learned style, temporal reuse
    against off (product defaults otherwise): seconds and fps. The machine's state: the bare head
    network on a 288x288 aligned crop (10 runs, median), timed at the start, before and after.
+5. Identity, on the same frames and runs as measure 2: a 128-d descriptor from dlib's face
+   recognition network (dlib_face_recognition_resnet_model_v1: a 150x150 chip, padding 0.25, no
+   jitter) of each tracked face in the input, the reuse output and the per-frame output of each
+   frame. The face's box is not detected (dlib's detector may miss a cartoon) but derived from the
+   tracker's: a square centred on `TrackedFace.box` (the extent of the face's FaceMesh landmarks,
+   forehead to chin) with side 0.95 x the mean of that box's width and height, which matches dlib's
+   own HOG detector boxes on the input frames of both clips (on average over their first 30 frames:
+   centre within 3% of the box's width, side within 5%). In that box dlib's 5-point shape predictor
+   places its points on the input frame, and the chips of all three pictures are aligned by those
+   points: each output is read at the input's geometry. The predictor is also run on each output, in
+   the same box: the mean distance of its points from the input's, over the eye distance, says
+   whether it finds them on the cartoon. Euclidean distances between descriptors: reuse against
+   per-frame on the same frame (median, max); each output against its input (median: how far the
+   style itself moves a face, reuse and per frame side by side); frame to frame, a face's descriptor
+   against its own on the frame before, on the input and on each output (median: how far it moves
+   from one frame to the next, on the input and per frame the scale to read the others by); and
+   reuse against per-frame by the face's keyframe age, the frames since its last keyframe (read from
+   the reuse stylizer's `HeadReuse`, which counts the frames it stylizes heads on): the median in
+   groups 0, 1-3, 4-7, 8-15, 16+ and the least-squares slope over all frames. A new keyframe fades
+   in over `handover_frames` (3) frames, so at ages 0-2 the reuse head is still partly the previous
+   keyframe carried; a face's first keyframe is shown as it is (distance 0, but for the background).
+   dlib takes two faces as one person below a distance of 0.6. Without dlib and its models this
+   measure is left out with a note; they come with
+
+       python -m pip install dlib-bin face_recognition_models
+
+   `--skip-identity` leaves it out.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import sys
@@ -55,6 +84,10 @@ FPS = 30.0
 THREADS = 2
 MOUTH_TOP, MOUTH_BOTTOM = 13, 14  # FaceMesh inner lips
 IRIS_LEFT, IRIS_RIGHT = 468, 473  # FaceMesh iris centres (refined landmarks)
+SAME_PERSON = 0.6  # dlib's usual threshold: descriptors closer than this are taken as one person
+BOX_SIDE = 0.95  # dlib's face box side over the mean of the tracker's landmark box width and height
+AGE_GROUPS = ((0, 0), (1, 3), (4, 7), (8, 15), (16, None))  # keyframe ages, inclusive (None: no end)
+IDENTITY_PIP = "python -m pip install dlib-bin face_recognition_models"
 
 
 # -- stylizers side by side -----------------------------------------------------------------------
@@ -74,6 +107,7 @@ class SideBySide:
         self.each_ms: list[float] = []
         self.backgrounds = 0  # backgrounds the reuse stylizer made (it keeps one while the scene holds)
         self.keyframe_frames: list[bool] = []  # per frame: whether the reuse stylizer took a keyframe
+        self.ages: list[dict[int, int]] = []  # per frame: each face's keyframe age (frames since its keyframe)
 
     def __call__(self, image: np.ndarray, faces: list) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """(reuse output, per-frame output, each face's frame->crop matrix)."""
@@ -89,6 +123,7 @@ class SideBySide:
         self.each_ms.append((t2 - t1) * 1000)
         self.backgrounds += "background" in reuse_stages
         self.keyframe_frames.append("keyframe" in reuse_stages)
+        self.ages.append(keyframe_ages(self.reuse.reuse, ids) if matrices else {})
         return a, b, matrices
 
     @property
@@ -102,6 +137,13 @@ class SideBySide:
     def close(self) -> None:
         self.reuse.close()
         self.each.close()
+
+
+def keyframe_ages(reuse, ids: list[int]) -> dict[int, int]:
+    """Each face's frames since its keyframe, right after `reuse` (a `HeadReuse`) stylized a frame's
+    heads: its frame counter has moved past that frame; 0: the keyframe was taken on it."""
+    frame = reuse._frame - 1
+    return {i: frame - reuse._faces[i].key.frame for i in ids if i in reuse._faces}
 
 
 def face_region(engine, matrices: list[np.ndarray], shape: tuple[int, ...], level: float = 0.5) -> np.ndarray:
@@ -249,6 +291,7 @@ class Fidelity:
     each_ms: list[float] = field(default_factory=list)
     openings: dict[str, list[float]] = field(default_factory=dict)  # input, reuse, each -> per frame (nan: none)
     keyframe_frames: list[bool] = field(default_factory=list)
+    identity: list[IdentitySample] = field(default_factory=list)
 
 
 def mouth_opening(landmarks: np.ndarray | None) -> float:
@@ -259,7 +302,16 @@ def mouth_opening(landmarks: np.ndarray | None) -> float:
     return float(lips / eyes) if eyes > 0 else float("nan")
 
 
-def fidelity(engine, clip: Path, frames: list[np.ndarray], faces: list[list], mouth: bool) -> Fidelity:
+def fidelity(
+    engine,
+    clip: Path,
+    frames: list[np.ndarray],
+    faces: list[list],
+    mouth: bool,
+    faceid: FaceId | None = None,
+    inputs: list[list[InputFace]] | None = None,
+) -> Fidelity:
+    """Measures 2 and 3 (`mouth`) on one clip; and 5 with `faceid` and the input's faces (`inputs`)."""
     from streamer.tracking.landmarks import LandmarkTracker, Window
     from streamer.tracking.tracker import WINDOW_MARGIN
 
@@ -269,8 +321,10 @@ def fidelity(engine, clip: Path, frames: list[np.ndarray], faces: list[list], mo
     landmarkers = {name: LandmarkTracker() for name in sources} if mouth else {}
     result.openings = {name: [] for name in landmarkers}
     try:
-        for image, found in zip(frames, faces, strict=True):
+        for index, (image, found) in enumerate(zip(frames, faces, strict=True)):
             a, b, matrices = pair(image, found)
+            if faceid is not None and inputs is not None:
+                result.identity += identity_samples(faceid, index, a, b, inputs[index], found, pair.ages[-1])
             if found:
                 result.with_faces += 1
                 full = grey_diff(a, b)
@@ -368,6 +422,207 @@ def mouth_report(results: list[Fidelity]) -> str:
     return "\n".join(lines + rows)
 
 
+# -- 5. identity ----------------------------------------------------------------------------------
+@dataclass
+class InputFace:
+    """One tracked face on an input frame, as dlib sees it."""
+
+    rect: tuple[int, int, int, int]  # left, top, right, bottom
+    shape: object  # dlib.full_object_detection: the 5-point predictor's points on the input
+    points: np.ndarray  # the same, 5 x 2
+    descriptor: np.ndarray  # 128
+
+
+@dataclass
+class IdentitySample:
+    """One face on one frame: its keyframe age and its descriptors on the three pictures."""
+
+    frame: int
+    face: int  # track id
+    age: int  # frames since the face's keyframe
+    input: np.ndarray  # 128-d descriptors
+    reuse: np.ndarray
+    each: np.ndarray
+    shift_reuse: float  # the predictor's points on the reuse output against the input's, over the eye distance
+    shift_each: float
+
+    @property
+    def reuse_each(self) -> float:
+        return distance(self.reuse, self.each)
+
+    @property
+    def reuse_input(self) -> float:
+        return distance(self.reuse, self.input)
+
+    @property
+    def each_input(self) -> float:
+        return distance(self.each, self.input)
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b))
+
+
+def frame_steps(samples: list[IdentitySample], picture: str) -> list[float]:
+    """Distances between one picture's (input, reuse, each) descriptors of a face on consecutive frames."""
+    seen = {(x.frame, x.face): getattr(x, picture) for x in samples}
+    return [distance(d, seen[frame - 1, face]) for (frame, face), d in seen.items() if (frame - 1, face) in seen]
+
+
+def dlib_box(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """The tracker's landmark box (x0, y0, x1, y1) -> the face box dlib's detector would give
+    (left, top, right, bottom): a square on the same centre, side BOX_SIDE x the box's mean side."""
+    x0, y0, x1, y1 = box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = BOX_SIDE * ((x1 - x0) + (y1 - y0)) / 4
+    return round(cx - half), round(cy - half), round(cx + half), round(cy + half)
+
+
+def eye_distance(points: np.ndarray) -> float:
+    """dlib's 5 points: 0-1 one eye's corners, 2-3 the other's, 4 under the nose."""
+    return float(np.linalg.norm(points[0:2].mean(axis=0) - points[2:4].mean(axis=0)))
+
+
+def landmark_shift(points: np.ndarray, reference: np.ndarray) -> float:
+    """Mean distance of 5 points from the reference's, over the reference's eye distance."""
+    eyes = eye_distance(reference)
+    return float(np.linalg.norm(points - reference, axis=1).mean() / eyes) if eyes > 0 else float("nan")
+
+
+def age_groups(ages: list[int], distances: list[float]) -> list[tuple[float, int]]:
+    """(median distance, count) for each group of AGE_GROUPS (nan where none)."""
+    age, value = np.asarray(ages), np.asarray(distances, float)
+    groups = []
+    for low, high in AGE_GROUPS:
+        inside = value[(age >= low) & (age <= (np.inf if high is None else high))]
+        groups.append((float(np.median(inside)) if inside.size else float("nan"), int(inside.size)))
+    return groups
+
+
+def age_slope(ages: list[int], distances: list[float]) -> float:
+    """Least-squares slope of distance on keyframe age, per frame of age (nan: under 3 frames or one age)."""
+    age, value = np.asarray(ages, float), np.asarray(distances, float)
+    if age.size < 3 or np.ptp(age) == 0:
+        return float("nan")
+    return float(np.polyfit(age, value, 1)[0])
+
+
+class FaceId:
+    """dlib's 5-point shape predictor and face recognition network, from face_recognition_models'
+    files (found without importing the package, which needs pkg_resources)."""
+
+    def __init__(self, dlib, models: Path) -> None:
+        self.dlib = dlib
+        self.predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+        self.network = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+
+    @classmethod
+    def load(cls) -> FaceId | None:
+        """None where dlib or face_recognition_models is absent."""
+        try:
+            import dlib
+        except ImportError:
+            return None
+        spec = importlib.util.find_spec("face_recognition_models")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        models = Path(next(iter(spec.submodule_search_locations))) / "models"
+        return cls(dlib, models) if models.is_dir() else None
+
+    def shape(self, rgb: np.ndarray, rect: tuple[int, int, int, int]):
+        return self.predictor(rgb, self.dlib.rectangle(*rect))
+
+    def describe(self, rgb: np.ndarray, shape) -> np.ndarray:
+        return np.array(self.network.compute_face_descriptor(rgb, shape, 0, 0.25))
+
+    @staticmethod
+    def points(shape) -> np.ndarray:
+        return np.array([(p.x, p.y) for p in shape.parts()], float)
+
+
+def input_faces(faceid: FaceId, frames: list[np.ndarray], faces: list[list]) -> list[list[InputFace]]:
+    """Each frame's tracked faces on the input: box, the predictor's points and the descriptor."""
+    result = []
+    for image, found in zip(frames, faces, strict=True):
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        row = []
+        for face in found:
+            rect = dlib_box(face.box)
+            shape = faceid.shape(rgb, rect)
+            row.append(InputFace(rect, shape, faceid.points(shape), faceid.describe(rgb, shape)))
+        result.append(row)
+    return result
+
+
+def identity_samples(
+    faceid: FaceId,
+    frame: int,
+    reuse: np.ndarray,
+    each: np.ndarray,
+    inputs: list[InputFace],
+    found: list,
+    ages: dict[int, int],
+) -> list[IdentitySample]:
+    """One frame's faces: the outputs' descriptors on chips aligned by the input's points, and the
+    predictor's points on each output against the input's."""
+    pictures = [cv2.cvtColor(p, cv2.COLOR_BGR2RGB) for p in (reuse, each)]
+    samples = []
+    for source, face in zip(inputs, found, strict=True):
+        if face.id not in ages:
+            continue
+        da, db = (faceid.describe(p, source.shape) for p in pictures)
+        sa, sb = (landmark_shift(faceid.points(faceid.shape(p, source.rect)), source.points) for p in pictures)
+        samples.append(IdentitySample(frame, face.id, ages[face.id], source.descriptor, da, db, sa, sb))
+    return samples
+
+
+def identity_report(results: list[Fidelity]) -> str:
+    from streamer.pipeline.reuse import ReuseOptions
+
+    handover = ReuseOptions().handover_frames
+    groups = " | ".join(
+        f"age {low}" if low == high else f"age {low}+" if high is None else f"age {low}-{high}"
+        for low, high in AGE_GROUPS
+    )
+    lines = [
+        "## 5. Identity: dlib face descriptors, reuse against per-frame stylization\n",
+        "Euclidean distance between 128-d dlib face descriptors (dlib_face_recognition_resnet_model_v1); dlib "
+        f"takes two faces as one person below {SAME_PERSON:g}. Face box from the tracker's landmark box; the chips "
+        "of all three pictures aligned by dlib's 5-point predictor on the input. Reuse against per frame on the "
+        "same frame: median and max; each output against its input: median (what the style itself moves). Frame "
+        "to frame: median distance of a face's descriptor to its own on the frame before, on the input, the "
+        "per-frame output and the reuse output (how far a face's descriptor moves from one frame to the next). "
+        "Point shift: the predictor's points on each output against the input's, median over the eye distance.\n",
+        "| clip | style | faces measured | reuse vs per frame, median | max | reuse vs input, median "
+        "| per frame vs input, median | frame to frame: input / per frame / reuse | point shift, reuse "
+        "| point shift, per frame |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    drift = [
+        "\nReuse against per frame by keyframe age (frames since the face's last keyframe): median (count) per "
+        f"group, and the least-squares slope per 10 frames of age. A keyframe fades in over {handover} frames: at "
+        f"ages 0-{handover - 1} the reuse head is still partly the previous keyframe carried.\n",
+        f"| clip | style | {groups} | slope per 10 frames |",
+        "|---|---|" + "---|" * len(AGE_GROUPS) + "---|",
+    ]
+    for r in results:
+        s = r.identity
+        if not s:
+            lines.append(f"| {r.clip} | {r.style} | 0 | | | | | | | |")
+            continue
+        reuse_each = [x.reuse_each for x in s]
+        steps = " / ".join(f"{median(frame_steps(s, picture)):.3f}" for picture in ("input", "each", "reuse"))
+        lines.append(
+            f"| {r.clip} | {r.style} | {len(s)} | {median(reuse_each):.3f} | {max(reuse_each):.3f} "
+            f"| {median([x.reuse_input for x in s]):.3f} | {median([x.each_input for x in s]):.3f} | {steps} "
+            f"| {median([x.shift_reuse for x in s]):.3f} | {median([x.shift_each for x in s]):.3f} |"
+        )
+        ages = [x.age for x in s]
+        cells = " | ".join(f"{m:.3f} ({n})" if n else "n/a (0)" for m, n in age_groups(ages, reuse_each))
+        drift.append(f"| {r.clip} | {r.style} | {cells} | {10 * age_slope(ages, reuse_each):+.3f} |")
+    return "\n".join(lines + drift)
+
+
 # -- 4. file mode ---------------------------------------------------------------------------------
 def head_reference(style: str, crop: np.ndarray, runs: int = 10) -> float:
     """Median ms of the bare head network (file mode's engine options) on one aligned crop."""
@@ -427,6 +682,7 @@ def main() -> int:
     parser.add_argument("--sigma", type=float, default=3.0, help="sensor noise, grey levels (measure 1)")
     parser.add_argument("--styles", nargs="+", default=[LEARNED, "toon"])
     parser.add_argument("--skip-file", action="store_true", help="leave out file mode (measure 4)")
+    parser.add_argument("--skip-identity", action="store_true", help="leave out identity (measure 5)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -472,14 +728,18 @@ def main() -> int:
         noise_alone = input_flicker(still, regions) if styles else float("nan")
         print(flicker_report(results, source, base.shape, args, noise_alone) + "\n", flush=True)
 
-        # 2. fidelity, 3. mouth
+        # 2. fidelity, 3. mouth (and the measurements of 5. identity)
+        faceid = None if args.skip_identity else FaceId.load()
         fidelities = []
         for clip in clips:
             frames = read_frames(clip, args.frames)
             faces = track(frames)
+            inputs = input_faces(faceid, frames, faces) if faceid else None
             for style in styles:
                 with open_engine(style, threads=THREADS) as engine:
-                    fidelities.append(fidelity(engine, clip, frames, faces, mouth=clip == ANCHOR))
+                    fidelities.append(
+                        fidelity(engine, clip, frames, faces, mouth=clip == ANCHOR, faceid=faceid, inputs=inputs)
+                    )
         print(fidelity_report(fidelities) + "\n", flush=True)
         mouth = mouth_report([r for r in fidelities if r.openings])
         if mouth:
@@ -509,6 +769,17 @@ def main() -> int:
             )
             print("|---|---|---|---|---|---|---|---|---|")
             print("\n".join(rows))
+
+        # 5. identity
+        print()
+        if args.skip_identity:
+            print("Identity left out (--skip-identity).")
+        elif faceid is None:
+            print(f"Identity not measured: dlib or face_recognition_models is absent (`{IDENTITY_PIP}` enables it).")
+        elif not fidelities:
+            print("Identity left out: no clip.")
+        else:
+            print(identity_report(fidelities))
     return 0
 
 
