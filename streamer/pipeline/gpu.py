@@ -8,13 +8,32 @@ Heads and background run on two CUDA streams and meet at an event before composi
 background (the live scheduler's asynchronous one) is queued on stream B and no frame waits for it.
 Each stage is timed on its own stream with CUDA events. The same code runs on the CPU (streams
 become no-ops, stages are timed by the clock, a detached background runs on a worker thread), which
-is how it is tested without a GPU. Imports only torch and NumPy (no PyAV, no MediaPipe), so it runs
-on machines that have nothing else.
+is how it is tested without a GPU. Imports only torch, NumPy and OpenCV (no PyAV, no MediaPipe), so
+it runs on machines that have nothing else.
+
+With temporal reuse (`pipeline.reuse.HeadReuse`), the heads take a detour through the CPU:
+
+    stream A: warp head crops ─▶ download (N x S x S x 3 uint8) ─▶ CPU: flow, remaps ─┐
+    stream A: upload the heads ◀──────────────────────────────────────────────────────┘─▶ event ─▶ paste heads
+
+The crops are warped on the GPU as without reuse; the optical flow (OpenCV's DIS, which has no GPU
+version in opencv-python) and the remaps that carry each keyframe run on the CPU; the round trip
+moves little (250 kB a head at 288 px each way). Keyframes and mouth patches are the head network on
+the GPU, called through `HeadNetwork`: host crops in, stylized host crops out, each calling thread
+on a CUDA stream of its own. Inline (files, a face seen for the first time), that is the frame's own
+thread, which waits for it anyway; live, a side thread, whose network then runs beside the frames'
+streams and never on the default stream, where every frame's upload and download are queued (a
+download there would wait for the keyframe). Its input and output are host arrays, so nothing is
+shared with the frames' streams; runners that share buffers between calls (captured CUDA graphs, a
+TensorRT execution context) take turns by their own lock and event. The heads' time is the frame
+thread's (it waits for the download and the CPU work), less keyframes stylized inline, as on the
+NumPy/OpenCV part.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +43,8 @@ import torch
 import torch.nn.functional as F
 
 from streamer.engines.base import StyleEngine
-from streamer.pipeline.device import BackgroundJob, Clock, Finished, Timing
+from streamer.pipeline.device import BackgroundJob, Clock, Elapsed, Finished, Timing
+from streamer.pipeline.reuse import HeadReuse
 from streamer.tracking.alignment import invert_affine
 
 
@@ -92,6 +112,33 @@ class Span:
         return self._ms if self.stream is None else self.start.elapsed_time(self.end)
 
 
+class HeadNetwork:
+    """The engine's head network on host crops, uint8 [N, s, s, 3] NumPy in and out: `HeadReuse`'s
+    `stylize` on this device part (keyframes, mouth patches).
+
+    On a CUDA device, each calling thread runs it on a CUDA stream of its own (made on its first
+    call) and gets the result when it is done: a side thread's keyframes never queue on the default
+    stream, where the frames' uploads and downloads are, nor on stream A. `device` overrides the
+    runner's device (on the CPU it is `engine.stylize_heads` as it is).
+    """
+
+    def __init__(self, engine: StyleEngine, device: str | None = None) -> None:
+        self.engine = engine
+        self.device = torch.device(device or engine.capabilities.device)
+        self._local = threading.local()  # each thread's stream
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        if self.device.type != "cuda":
+            return self.engine.stylize_heads(crops)
+        stream = getattr(self._local, "stream", None)
+        if stream is None:
+            stream = self._local.stream = torch.cuda.Stream(self.device)
+        # The runner copies the crops up and the result down on this thread's current stream, and
+        # waits for the download: the call returns with the stream's work done.
+        with torch.cuda.stream(stream):
+            return self.engine.stylize_heads(crops)
+
+
 class TorchFrameDevice:
     """`FrameDevice` on torch tensors, for engines whose runners take tensors (`takes_tensors`).
 
@@ -99,6 +146,11 @@ class TorchFrameDevice:
     `two_streams` off, everything runs on one stream (for comparison). On the CPU, stages are timed
     by `clock`. Frames may come from several
     threads at once (the file pipeline keeps two in flight).
+
+    With `reuse`, heads come from keyframes carried by optical flow on the CPU (see the module
+    docstring); its `stylize` should be a `HeadNetwork` of the engine, so that keyframes made on a
+    side thread stay off the frames' streams. A stylizer with reuse takes frames from one thread at
+    a time, as `HeadReuse` keeps state from frame to frame.
     """
 
     def __init__(
@@ -107,6 +159,7 @@ class TorchFrameDevice:
         device: str | None = None,
         two_streams: bool = True,
         clock: Clock = time.perf_counter,
+        reuse: HeadReuse | None = None,
     ) -> None:
         caps = engine.capabilities
         if not caps.takes_tensors or caps.segments_heads:
@@ -119,7 +172,7 @@ class TorchFrameDevice:
         self.stream_b = (torch.cuda.Stream(self.device) if two_streams else self.stream_a) if cuda else None
         self._worker: ThreadPoolExecutor | None = None  # runs detached backgrounds on the CPU
         self._clock = clock  # times the stages on the CPU
-        self.reuse = None  # temporal reuse runs on the NumPy/OpenCV device part
+        self.reuse = reuse
 
     def _on(self, stream):
         return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
@@ -146,12 +199,36 @@ class TorchFrameDevice:
         matrices: list[np.ndarray],
         ids: Sequence[int] = (),
         stage_ms: dict[str, float] | None = None,
-    ) -> tuple[torch.Tensor, Span]:
+    ) -> tuple[torch.Tensor, Timing]:
+        if self.reuse is not None and matrices:
+            return self._reused_heads(picture, matrices, ids, {} if stage_ms is None else stage_ms)
         size = self.engine.layout.size
         with self._on(self.stream_a), Span(self.stream_a, self._clock) as span:
             crops = warp(picture, [invert_affine(m) for m in matrices], (size, size), border="border")
             heads = self.engine.head_runner.infer_tensor(_to_uint8_nhwc(crops), self.stream_a)
         return heads, span
+
+    def _reused_heads(
+        self, picture: torch.Tensor, matrices: list[np.ndarray], ids: Sequence[int], stage_ms: dict[str, float]
+    ) -> tuple[torch.Tensor, Elapsed]:
+        """The heads from `reuse`: crops warped on stream A and downloaded, carried on the CPU, the
+        heads uploaded on stream A (where `compose` joins). Timed by the clock on this thread."""
+        reuse = self.reuse
+        assert reuse is not None
+        start = self._clock()
+        size = self.engine.layout.size
+        with self._on(self.stream_a):
+            crops = warp(picture, [invert_affine(m) for m in matrices], (size, size), border="border")
+            host = _to_uint8_nhwc(crops).cpu().numpy()  # waits for stream A's warp
+        heads = torch.from_numpy(reuse.heads(host, ids, stage_ms))
+        with self._on(self.stream_a):
+            if self.device.type == "cuda":
+                heads = heads.pin_memory()
+            heads = heads.to(self.device, non_blocking=True)
+        timing = Elapsed(start, self._clock)
+        # Keyframes stylized on this frame's path count as keyframes, not as the heads' usual time.
+        timing.ms -= reuse.inline_ms
+        return heads, timing
 
     @torch.inference_mode()
     def _background(self, picture: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, Span]:
