@@ -10,7 +10,10 @@ per-second stats, leaving out the first second: output fps (median and lowest se
 seconds spent at each rung, and the share of seconds in passthrough. Before each run, the machine's
 state: the median time of the learned head network (int8, 288x288, two threads) on a still crop.
 
-`whitebox` is imported from the reference weights in $STREAMER_MODELS_DIR when present.
+`whitebox` is imported from the reference weights in $STREAMER_MODELS_DIR when present;
+`photo2cartoon` with random weights (its speed does not depend on them; its pictures do, so only
+its speed and rungs are figures here). The last column is what the run's summary line says of the
+background: whose network made it on what share of the stylized frames.
 """
 
 from __future__ import annotations
@@ -48,15 +51,28 @@ def reference_ms(style: str) -> float:
     return statistics.median(times)
 
 
-def run(clip: Path, style: str, temporal: str, seconds: float, folder: Path) -> list[dict]:
+def run(clip: Path, style: str, temporal: str, seconds: float, folder: Path) -> tuple[list[dict], str]:
     stats = folder / f"{style}-{temporal}.jsonl"
     command = [sys.executable, "-m", "streamer", "live", "--source", str(clip), "--realtime", "--loop"]
     command += ["--style", style, "--sink", f"file:{folder / f'{style}-{temporal}.mp4'}"]
     command += ["--duration", str(seconds), "--stats-json", str(stats), "--quiet"]
     if temporal != "auto":
         command += ["--temporal", temporal]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return [json.loads(line) for line in stats.read_text().splitlines()]
+    done = subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    said = next((part for part in done.stdout.split("; ") if part.startswith("background: ")), "background: -")
+    return [json.loads(line) for line in stats.read_text().splitlines()], said.removeprefix("background: ")
+
+
+def import_photo2cartoon(folder: Path) -> None:
+    """photo2cartoon with random weights, imported as a user imports the official checkpoint."""
+    import torch
+
+    from streamer.engines.install import import_style
+    from streamer.engines.models.photo2cartoon import Photo2Cartoon
+
+    checkpoint = folder / "photo2cartoon_weights.pt"
+    torch.save({"genA2B": Photo2Cartoon().generator.state_dict()}, checkpoint)
+    import_style(checkpoint, "photo2cartoon", "photo2cartoon")
 
 
 def summary(records: list[dict]) -> str:
@@ -78,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clip", type=Path, default=MEDIA_DIR / "streamer_webcam_488p.mp4")
-    parser.add_argument("--styles", nargs="+", default=["whitebox", "toon"])
+    parser.add_argument("--styles", nargs="+", default=["whitebox", "toon"], help="also: photo2cartoon")
     parser.add_argument("--temporal", nargs="+", default=["auto"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,18 +111,20 @@ def main() -> None:
             elif "whitebox" not in available_styles():
                 print(f"(no {reference.name}: whitebox left out)")
                 styles.remove("whitebox")
+        if "photo2cartoon" in styles:
+            import_photo2cartoon(folder)
         print(f"clip {args.clip.name}, {args.seconds:.0f} s per run, no tuning flags")
         print()
         print(
             "| style | temporal | machine: head network (ms) | fps out, median (lowest) | p99 ms, median (worst) "
-            "| p50 first / last 10 s | passthrough | seconds per rung |"
+            "| p50 first / last 10 s | passthrough | seconds per rung | background |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for style in styles:
             for temporal in args.temporal:
                 machine = reference_ms("whitebox" if "whitebox" in styles else style)
-                records = run(args.clip, style, temporal, args.seconds, folder)
-                print(f"| {style} | {temporal} | {machine:.0f} | {summary(records)} |", flush=True)
+                records, background = run(args.clip, style, temporal, args.seconds, folder)
+                print(f"| {style} | {temporal} | {machine:.0f} | {summary(records)} | {background} |", flush=True)
 
 
 if __name__ == "__main__":
