@@ -83,3 +83,47 @@ def test_a_live_stream_on_the_gpu_path_stays_within_its_latency_budget(scene):
     assert [ms for c, ms in latency.items() if 1.0 <= c < 4.0] == pytest.approx([10.0] * 45)
     for index, picture in sink.pictures.items():
         assert np.abs(picture.astype(int) - frames[index % len(frames)]).mean() > 50, f"frame {index} stylized"
+
+
+class _Paint(SlowTensorRunner):
+    """A fallback background network painting everything `value`; `tensors` False: it takes NumPy
+    only. `calls` records how each call came (tensor or NumPy)."""
+
+    def __init__(self, value: int, tensors: bool) -> None:
+        super().__init__()
+        self.value, self.takes_tensors = value, tensors
+        self.calls: list[str] = []
+
+    def infer_impl(self, feed):
+        self.calls.append("numpy")
+        return {"stylized": np.full_like(feed["image"], self.value)}
+
+    def infer_tensor(self, image, stream=None):
+        self.calls.append("tensor")
+        return image * 0 + self.value
+
+
+@pytest.mark.parametrize("tensors", [True, False])
+def test_the_fallback_background_network_runs_on_the_torch_path_on_tensors_or_numpy(tensors):
+    """A fallback network that takes tensors runs on them; one on NumPy gets the small picture
+    downloaded and its result uploaded (a detached one on the worker thread). Either is shown where
+    it is asked for, and the style's own where it is not."""
+    from streamer.pipeline.quality import BackgroundMode
+    from streamer.pipeline.stylizer import FrameStylizer
+
+    engine = engine_of(SlowTensorRunner(), SlowTensorRunner())
+    paint = _Paint(7, tensors)
+    engine.set_fallback_background(paint)
+    stylizer = FrameStylizer(engine, TorchFrameDevice(engine, "cpu"))
+    flat = np.full((48, 64, 3), 40, np.uint8)
+    times: dict[str, float] = {}
+    out = stylizer.stylize(flat, [], BackgroundMode.ASYNC, refresh=False, stage_ms=times, fallback=True)
+    assert (out == 7).all() and "fallback_background" in times, "made now: there was none"
+    stylizer.stylize(flat, [], BackgroundMode.ASYNC, refresh=True, fallback=True)
+    side = stylizer.side_background
+    assert side is not None
+    picture, _ = side.result()
+    assert (picture == 7).all(), "a detached one, made on the side"
+    assert paint.calls == ["tensor" if tensors else "numpy"] * 2
+    assert (stylizer.stylize(flat, [], BackgroundMode.STYLIZE) == 255 - 40).all(), "the style's own"
+    stylizer.close()

@@ -6,6 +6,9 @@ tensors, downloaded once.
 
 Heads and background run on two CUDA streams and meet at an event before compositing; a detached
 background (the live scheduler's asynchronous one) is queued on stream B and no frame waits for it.
+A fallback background network (`StyleEngine.fallback_background`) that takes NumPy only gets the
+shrunk picture downloaded from stream B and its result uploaded there; detached, it runs on a worker
+thread, so that it holds no frame.
 Each stage is timed on its own stream with CUDA events. The same code runs on the CPU (streams
 become no-ops, stages are timed by the clock, a detached background runs on a worker thread), which
 is how it is tested without a GPU. Imports only torch, NumPy and OpenCV (no PyAV, no MediaPipe), so
@@ -43,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from streamer.engines.base import StyleEngine
+from streamer.engines.runner import Runner
 from streamer.pipeline.device import BackgroundJob, Clock, Elapsed, Finished, Timing
 from streamer.pipeline.reuse import HeadReuse
 from streamer.tracking.alignment import invert_affine
@@ -231,27 +235,64 @@ class TorchFrameDevice:
         return heads, timing
 
     @torch.inference_mode()
-    def _background(self, picture: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, Span]:
-        runner = self.engine.background_runner
-        assert runner is not None, "the stylizer leaves the background as captured without a runner"
+    def _background(
+        self, picture: torch.Tensor, size: tuple[int, int], fallback: bool = False
+    ) -> tuple[torch.Tensor, Span]:
+        runner, m = self._background_runner(fallback)
         h, w = picture.shape[-2:]
         bw, bh = size
-        m = self.engine.background_multiple
         with self._on(self.stream_b), Span(self.stream_b, self._clock) as span:
             small = F.interpolate(picture, size=(bh, bw), mode="area") if (bh, bw) != (h, w) else picture
             padded = F.pad(small, (0, (-bw) % m, 0, (-bh) % m), mode="replicate")
-            styled = runner.infer_tensor(_to_uint8_nhwc(padded), self.stream_b)
+            if self._takes_tensors(runner, fallback):
+                styled = runner.infer_tensor(_to_uint8_nhwc(padded), self.stream_b)
+            else:  # a fallback network on NumPy: the small picture down and back (waits for stream B)
+                host = _to_uint8_nhwc(padded).cpu().numpy()
+                out = runner.infer({runner.inputs[0].name: host})[runner.outputs[0].name]
+                styled = torch.from_numpy(out).to(self.device)
             styled = styled[:, :bh, :bw].permute(0, 3, 1, 2).float()
             if (bh, bw) != (h, w):
                 styled = F.interpolate(styled, size=(h, w), mode="bilinear", align_corners=False)
         return styled, span
 
-    def start_background(self, picture: torch.Tensor, size: tuple[int, int], detached: bool) -> BackgroundJob:
-        if detached and self.stream_b is None:  # on the CPU, a worker thread stands in for stream B
+    def _background_runner(self, fallback: bool) -> tuple[Runner, int]:
+        """The background network (the engine's fallback when asked for and there is one; the
+        style's own otherwise) and the multiple its input is padded to."""
+        runner = self.engine.fallback_background if fallback else None
+        if runner is not None:
+            return runner, 1
+        runner = self.engine.background_runner
+        assert runner is not None, "the stylizer leaves the background as captured without a runner"
+        return runner, self.engine.background_multiple
+
+    def _takes_tensors(self, runner: Runner, fallback: bool) -> bool:
+        """Whether `runner` runs on this part's tensors: the style's own always (the engine declares
+        `takes_tensors`); a fallback network only when it takes tensors on this device type."""
+        if not fallback or runner is not self.engine.fallback_background:
+            return True
+        return runner.takes_tensors and torch.device(runner.device).type == self.device.type
+
+    def _background_aside(
+        self, picture: torch.Tensor, size: tuple[int, int], fallback: bool
+    ) -> tuple[torch.Tensor, Span]:
+        """`_background` on the worker thread; on a GPU it returns once stream B has run it, so the
+        job is done only when its picture and timing are."""
+        styled, span = self._background(picture, size, fallback)
+        if self.stream_b is not None:
+            span.end.synchronize()
+        return styled, span
+
+    def start_background(
+        self, picture: torch.Tensor, size: tuple[int, int], detached: bool, fallback: bool = False
+    ) -> BackgroundJob:
+        runner, _ = self._background_runner(fallback)
+        # On the CPU, a worker thread stands in for stream B; on a GPU it runs a detached background
+        # whose network takes NumPy only, which would otherwise hold this frame's thread.
+        if detached and (self.stream_b is None or not self._takes_tensors(runner, fallback)):
             if self._worker is None:
                 self._worker = ThreadPoolExecutor(1, thread_name_prefix="background")
-            return self._worker.submit(self._background, picture, size)
-        job = Finished(*self._background(picture, size))
+            return self._worker.submit(self._background_aside, picture, size, fallback)
+        job = Finished(*self._background(picture, size, fallback))
         if detached and self.stream_b is not None:
             picture.record_stream(self.stream_b)  # not reused by the allocator while B still reads it
         return job
