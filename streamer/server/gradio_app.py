@@ -3,6 +3,15 @@
 Tabs: Webcam (streaming, style and strength; API name `stylize_frame`), Video (upload a clip, get it
 back stylized with its audio; `stylize_video`), Image (`stylize_image`).
 
+The webcam stream follows `--temporal` as `streamer live` does (auto: temporal reuse for learned
+styles, every frame for the built-in one). With reuse, heads are stylized at keyframes on a thread
+of their own and carried to the frames between by optical flow, and the background shown is the
+newest one stylized while a newer one is made on the side: a frame waits for a learned network
+only when a face appears in it or it is the stream's first, and every frame comes back as a
+cartoon, head and background, never as captured (see `FrameProcessor`). Each page streams on a
+processor of its own, closed with the page. A photo is one frame: its heads and background are
+stylized on it.
+
 Uploads are capped (`max_upload_mb`: Gradio refuses a larger file while it arrives, HTTP 413; and
 `max_video_seconds`). A bad upload (empty, not a video, a still image, damaged, too long, too
 large) is one sentence in the page (a Gradio error, no traceback in the log); a video that decoded
@@ -18,6 +27,8 @@ import math
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +37,12 @@ import numpy as np
 from streamer.errors import DeviceUnavailableError, InvalidInputError, StreamerError
 
 if TYPE_CHECKING:  # imported when used: it brings PyAV and MediaPipe
+    from streamer.engines.base import StyleEngine
+    from streamer.engines.options import EngineOptions
     from streamer.pipeline.file_job import StylizeOptions
+    from streamer.pipeline.reuse import HeadReuse
+    from streamer.pipeline.stylizer import FrameStylizer
+    from streamer.tracking.tracker import FaceTracker
 
 log = logging.getLogger("streamer")
 
@@ -34,6 +50,8 @@ MAX_UPLOAD_MB = 200
 MAX_VIDEO_SECONDS = 300
 # How long a video job's result is kept here; Gradio's cache keeps its copies as long (`build`).
 OUTPUT_KEEP_S = 3600
+# Webcam streams kept open at once (one per page); past that, the least recently used is closed.
+MAX_STREAMS = 8
 # A container's image formats (FFmpeg's demuxers for single pictures): a still image, not a video.
 _IMAGE_FORMATS = ("image2", "_pipe")
 
@@ -45,28 +63,87 @@ def refusal(message: str):
     return gr.Error(message, print_exception=False)
 
 
-class FrameProcessor:
-    """Tracker + engine + stylizer for one style. The webcam stream keeps its tracker from frame to
-    frame; a photo (`static`) is unrelated to the last one, so it gets a fresh tracker."""
+class StreamClosed(Exception):
+    """A frame came to a `FrameProcessor` that was closed meanwhile."""
 
-    def __init__(self, style: str, static: bool = False, options: StylizeOptions | None = None) -> None:
+
+def _engine_options(options: StylizeOptions) -> EngineOptions:
+    # One frame at a time: each network may use two cores.
+    return options.engine_options().replace(threads=max(2, options.threads))
+
+
+class FrameProcessor:
+    """Tracker + stylizer for one style, on `engine` (shared, the caller's to close; None: one of
+    its own, closed with the processor).
+
+    A photo (`static`) is a single frame, unrelated to the last one: a fresh tracker, and every head
+    and the background stylized on it.
+
+    The webcam stream keeps its tracker from frame to frame and follows the options' `temporal` as
+    `streamer live` does (`uses_reuse`; auto: reuse for learned styles, every frame for the built-in
+    one):
+    - with temporal reuse, heads are stylized at keyframes on a thread of their own and carried to
+      every frame by optical flow (`pipeline.reuse`); no frame waits for a keyframe, except that a
+      face that appears (first seen, or found again after it was lost) is stylized on its frame,
+      having nothing to be carried from. The background is the newest one stylized
+      (`BackgroundMode.ASYNC`): the stream's first frame makes its own, after that a newer one is
+      made on the side whenever none is being made and the picture outside the heads changed, and
+      shows from the frame after it is done. So a frame waits for a learned network only when a face
+      appears in it or it is the stream's first, and every frame comes back cartoon, head and
+      background (never as captured);
+    - without (the built-in style on auto, or `temporal` off), every head and the background are
+      stylized on each frame.
+
+    `close()` waits for the work on the side threads and ends them (and the tracker); a frame that
+    comes after raises `StreamClosed`.
+    """
+
+    def __init__(
+        self,
+        style: str,
+        static: bool = False,
+        options: StylizeOptions | None = None,
+        engine: StyleEngine | None = None,
+        tracker_factory: Callable[[], FaceTracker] | None = None,
+    ) -> None:
         from streamer.engines import open_engine
+        from streamer.engines.registry import uses_reuse
         from streamer.pipeline.file_job import StylizeOptions
+        from streamer.pipeline.reuse import ReuseOptions
         from streamer.pipeline.stylizer import open_frame_stylizer
 
-        self.options = (options or StylizeOptions()).replace(style=style)
-        # One frame at a time: each network may use two cores.
-        self.engine = open_engine(self.options.engine_options().replace(threads=max(2, self.options.threads)))
-        self.stylizer = open_frame_stylizer(self.engine)  # the GPU path where there is one
-        self.static = static
-        self.tracker = None if static else self._new_tracker()
         self.lock = threading.Lock()
         self.index = 0
+        self.closed = False
+        self.style = style
+        self.options = (options or StylizeOptions()).replace(style=style)
+        self.static = static
+        self._own_engine = engine is None
+        self.engine = engine or open_engine(_engine_options(self.options))
+        self._tracker_factory = tracker_factory or self._face_tracker
+        self.tracker: FaceTracker | None = None
+        self.stylizer: FrameStylizer | None = None
+        try:
+            if not static and uses_reuse(self.options):
+                # As `streamer live`: keyframes and mouth patches on threads of their own.
+                self.stylizer = open_frame_stylizer(self.engine, reuse=ReuseOptions(), keyframes_aside=True)
+            else:
+                self.stylizer = open_frame_stylizer(self.engine)  # the GPU path where there is one
+            self.tracker = None if static else self._tracker_factory()
+        except BaseException:
+            self.close()
+            raise
 
-    def _new_tracker(self):
+    def _face_tracker(self) -> FaceTracker:
         from streamer.tracking.tracker import FaceTracker, TrackerOptions
 
         return FaceTracker(TrackerOptions(max_faces=self.options.max_faces, detect_every=self.options.detect_every))
+
+    @property
+    def reuse(self) -> HeadReuse | None:
+        """The stream's temporal reuse of heads (`keyframes` counts those stylized); None: every
+        head is stylized on every frame."""
+        return self.stylizer.reuse if self.stylizer is not None else None
 
     def __call__(self, rgb: np.ndarray, strength: float = 1.0) -> np.ndarray:
         from fractions import Fraction
@@ -74,41 +151,85 @@ class FrameProcessor:
         import cv2
 
         from streamer.frame import Frame
+        from streamer.pipeline.quality import BackgroundMode
 
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         with self.lock:
+            if self.closed:
+                raise StreamClosed(f"the {self.style} stream was closed")
+            stylizer = self.stylizer
+            assert stylizer is not None, "an open processor has its stylizer"
             frame = Frame(bgr, self.index, Fraction(1, 30), self.index)
             if self.static:
-                with self._new_tracker() as tracker:
+                tracker = self._tracker_factory()
+                try:
                     faces = tracker.update(bgr, 0.0)
+                finally:
+                    tracker.close()
+                out = stylizer(frame, faces)
             else:
                 assert self.tracker is not None, "a streaming processor keeps its tracker"
                 faces = self.tracker.update(bgr, self.index / 30)
-            out = self.stylizer(frame, faces)
+                if stylizer.reuse is None:
+                    out = stylizer(frame, faces)
+                else:
+                    # The first frame makes its own background (there is none to show yet); later
+                    # ones show the newest and start a newer one on the side when the picture changed.
+                    out = stylizer(frame, faces, BackgroundMode.ASYNC, refresh=self.index > 0)
             self.index += 1
         if strength < 1.0:
             out = cv2.addWeighted(out, float(strength), bgr, 1.0 - float(strength), 0.0)
         return np.ascontiguousarray(out[:, :, ::-1])
 
+    def close(self) -> None:
+        """Waits for the keyframes and background still being made on the side, then ends their
+        threads, the tracker and an engine of its own. Idempotent."""
+        with self.lock:
+            self.closed = True
+            stylizer, tracker, self.stylizer, self.tracker = self.stylizer, self.tracker, None, None
+            engine, self._own_engine = (self.engine if self._own_engine else None), False
+        try:
+            if stylizer is not None:
+                stylizer.close()
+            if tracker is not None:
+                tracker.close()
+        finally:
+            if engine is not None:
+                engine.close()
+
 
 class Demo:
     """The page's work. `options` are the engine's and the tracker's for every tab (`style` is the
     dropdowns' default; each request names its own). A video upload may be `max_upload_mb` large
-    and `max_video_seconds` long."""
+    and `max_video_seconds` long.
+
+    Each style's engine is opened once and shared. Photos of a style share one processor (nothing
+    is kept from one photo to the next). Each page (`session`) streaming its webcam has a processor
+    of its own, since a stream keeps what it saw (tracks, keyframes, the newest background), which
+    must never show on another page: it is closed and replaced when the page switches style,
+    closed when the page is closed (`end_stream`), and the least recently used is closed when more
+    than `MAX_STREAMS` pages stream. `close()` closes everything. `open_engine` (options -> engine)
+    and `tracker_factory` replace the real ones."""
 
     def __init__(
         self,
         options: StylizeOptions | None = None,
         max_upload_mb: float = MAX_UPLOAD_MB,
         max_video_seconds: float = MAX_VIDEO_SECONDS,
+        open_engine: Callable[[EngineOptions], StyleEngine] | None = None,
+        tracker_factory: Callable[[], FaceTracker] | None = None,
     ) -> None:
         from streamer.pipeline.file_job import StylizeOptions
 
         self.options = options or StylizeOptions()
         self.max_upload_mb = max_upload_mb
         self.max_video_seconds = max_video_seconds
+        self._open_engine = open_engine
+        self._tracker_factory = tracker_factory
         self._outputs = Path(tempfile.mkdtemp(prefix="streamer-demo-"))  # one folder per video job
-        self._processors: dict[tuple[str, bool], FrameProcessor] = {}
+        self._engines: dict[str, StyleEngine] = {}
+        self._photos: dict[str, FrameProcessor] = {}
+        self._streams: OrderedDict[str, FrameProcessor] = OrderedDict()  # by page, least recently used first
         self._lock = threading.Lock()
 
     def styles(self) -> list[str]:
@@ -117,27 +238,83 @@ class Demo:
 
         return available_styles()
 
-    def _processor(self, style: str, static: bool) -> FrameProcessor:
+    def _open(self, style: str, static: bool) -> FrameProcessor:
+        """A processor for `style` on its shared engine (opened now if it is the first); under `_lock`."""
+        try:
+            engine = self._engines.get(style)
+            if engine is None:
+                if self._open_engine is None:
+                    from streamer.engines import open_engine
+
+                    self._open_engine = open_engine
+                engine = self._engines[style] = self._open_engine(_engine_options(self.options.replace(style=style)))
+            return FrameProcessor(style, static, self.options, engine, self._tracker_factory)
+        except StreamerError as exc:
+            raise refusal(str(exc)) from None
+
+    def _photo(self, style: str) -> FrameProcessor:
         if style not in self.styles():
             raise refusal(f"unknown or uninstalled style {style!r}")
         with self._lock:
-            key = (style, static)
-            if key not in self._processors:
-                try:
-                    self._processors[key] = FrameProcessor(style, static, self.options)
-                except StreamerError as exc:
-                    raise refusal(str(exc)) from None
-            return self._processors[key]
+            if style not in self._photos:
+                self._photos[style] = self._open(style, static=True)
+            return self._photos[style]
 
-    def stylize_frame(self, frame, style: str, strength: float):
+    def stream(self, session: str, style: str) -> FrameProcessor:
+        """The webcam processor of the page `session` in `style` (opened now, replacing the page's
+        processor in another style, which is closed)."""
+        if style not in self.styles():
+            raise refusal(f"unknown or uninstalled style {style!r}")
+        retired: list[FrameProcessor] = []
+        try:
+            with self._lock:
+                current = self._streams.get(session)
+                if current is not None and current.style == style and not current.closed:
+                    self._streams.move_to_end(session)
+                    return current
+                if current is not None:
+                    retired.append(self._streams.pop(session))
+                processor = self._streams[session] = self._open(style, static=False)
+                while len(self._streams) > MAX_STREAMS:
+                    retired.append(self._streams.popitem(last=False)[1])
+                return processor
+        finally:  # outside the lock: closing waits for the work on a stream's side threads
+            for old in retired:
+                old.close()
+
+    def end_stream(self, session: str) -> None:
+        """The page `session` was closed: close its webcam processor."""
+        with self._lock:
+            processor = self._streams.pop(session, None)
+        if processor is not None:
+            processor.close()
+
+    def close(self) -> None:
+        """Close every processor and engine."""
+        with self._lock:
+            processors = [*self._streams.values(), *self._photos.values()]
+            engines = list(self._engines.values())
+            self._streams.clear()
+            self._photos.clear()
+            self._engines.clear()
+        for processor in processors:
+            processor.close()
+        for engine in engines:
+            engine.close()
+
+    def stylize_frame(self, frame, style: str, strength: float, session: str = ""):
+        """One webcam frame of the page `session` (see `FrameProcessor` for what comes back)."""
         if frame is None:
             return None
-        return self._processor(style, static=False)(frame, strength)
+        try:
+            return self.stream(session, style)(frame, strength)
+        except StreamClosed:  # closed between the two (its page closed, or too many pages): opened again
+            return self.stream(session, style)(frame, strength)
 
     def stylize_image(self, image, style: str):
         if image is None:
             raise refusal("upload an image first")
-        return self._processor(style, static=True)(image)
+        return self._photo(style)(image)
 
     def stylize_video(self, video, style: str, progress=None):
         """(video path, style) -> path of the stylized video, with the original audio.
@@ -265,8 +442,16 @@ def build(demo: Demo | None = None):
                     label="camera",
                 )
                 stylized = gr.Image(type="numpy", label="stylized")
+
+            def webcam_frame(frame, style, strength, request):
+                return demo.stylize_frame(frame, style, strength, _session(request))
+
             camera.stream(
-                demo.stylize_frame, [camera, style, strength], stylized, concurrency_limit=1, api_name="stylize_frame"
+                _with_request(webcam_frame),
+                [camera, style, strength],
+                stylized,
+                concurrency_limit=1,
+                api_name="stylize_frame",
             )
         with gr.Tab("Video"):
             gr.Markdown(f"Up to {demo.max_upload_mb:g} MB and {demo.max_video_seconds:g} s; the audio is kept.")
@@ -286,7 +471,26 @@ def build(demo: Demo | None = None):
                 image_out = gr.Image(type="numpy", label="stylized")
             image_style = gr.Dropdown(styles, value=default, label="style")
             gr.Button("Stylize").click(demo.stylize_image, [image_in, image_style], image_out, api_name="stylize_image")
+
+        def page_closed(request):
+            demo.end_stream(_session(request))
+
+        app.unload(_with_request(page_closed))
     return app
+
+
+def _with_request(fn):
+    """`fn` with its `request` parameter typed as Gradio's request, so that Gradio passes it in (this
+    module's annotations are strings, and Gradio is imported only where used)."""
+    import gradio as gr
+
+    fn.__annotations__["request"] = gr.Request
+    return fn
+
+
+def _session(request) -> str:
+    """The page a request came from (Gradio's session hash)."""
+    return getattr(request, "session_hash", None) or ""
 
 
 def launch(
@@ -298,8 +502,11 @@ def launch(
     max_video_seconds: float = MAX_VIDEO_SECONDS,
 ):
     """Serve the page on `host`:`port` (no public link, whatever GRADIO_SHARE says; no monitoring
-    page). Any upload larger than `max_upload_mb` is refused by Gradio as it arrives (HTTP 413)."""
-    app = build(Demo(options, max_upload_mb, max_video_seconds))
+    page). Any upload larger than `max_upload_mb` is refused by Gradio as it arrives (HTTP 413).
+    The page's webcam streams and engines are closed when it stops (blocking) or with the returned
+    page's `close()`."""
+    demo = Demo(options, max_upload_mb, max_video_seconds)
+    app = build(demo)
     app.queue(default_concurrency_limit=2)
     try:
         app.launch(
@@ -321,4 +528,15 @@ def launch(
             f"the page on {host}:{port} started but did not answer Gradio's check (a proxy in http_proxy "
             "without 127.0.0.1 in no_proxy, or a machine too busy to answer within 3 s); try again"
         ) from exc
+    if block:  # the page was stopped (Ctrl-C)
+        demo.close()
+        return app
+    close_page = app.close
+
+    def close(*args, **kwargs):
+        """The page's `close`, then its streams' and engines'."""
+        close_page(*args, **kwargs)
+        demo.close()
+
+    app.close = close
     return app
