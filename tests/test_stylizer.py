@@ -334,3 +334,26 @@ def test_the_tensor_path_is_chosen_only_for_tensor_runners_on_one_cuda_device():
     cpu = open_frame_stylizer(_engine(InvertRunner(), InvertRunner()))
     assert isinstance(cpu.device, CpuFrameDevice), "tensors on the CPU: the NumPy path is faster there"
     cpu.close()
+
+
+def test_with_temporal_reuse_a_cuda_engine_keeps_the_tensor_path_with_keyframes_on_its_own_streams(monkeypatch):
+    """Reuse no longer sends a GPU engine to the NumPy part: the torch part carries the heads, and
+    keyframes go through `HeadNetwork` (a CUDA stream per calling thread)."""
+    gpu = pytest.importorskip("streamer.pipeline.gpu")
+    from streamer.pipeline.reuse import ReuseOptions
+
+    class OnCuda(InvertRunner):
+        device = "cuda"
+
+    made = {}
+
+    class Recorded(gpu.TorchFrameDevice):
+        def __init__(self, engine, reuse=None):  # on the CPU here: no CUDA streams to make
+            made["reuse"] = reuse
+            super().__init__(engine, "cpu", reuse=reuse)
+
+    monkeypatch.setattr(gpu, "TorchFrameDevice", Recorded)
+    stylizer = open_frame_stylizer(_engine(OnCuda(), OnCuda()), reuse=ReuseOptions(), keyframes_aside=True)
+    assert isinstance(stylizer.device, Recorded) and stylizer.reuse is made["reuse"] is not None
+    assert isinstance(stylizer.reuse._stylize, gpu.HeadNetwork)
+    stylizer.close()

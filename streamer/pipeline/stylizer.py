@@ -175,7 +175,7 @@ class FrameStylizer:
             return mode, refresh
         with self._lock:
             latest = self._latest.get(fallback)
-            ready = latest is not None and latest.shape == image.shape
+            ready = latest is not None and _frame_hw(latest) == image.shape[:2]
             busy = self._pending is not None
         if mode is BackgroundMode.ASYNC and (busy or not refresh):
             return mode, refresh  # no background is started on this frame anyway
@@ -251,6 +251,12 @@ class FrameStylizer:
         self._latest, self._made_from = {}, {}
 
 
+def _frame_hw(picture: Any) -> tuple[int, int]:
+    """Height and width of a device picture: an HxWx3 array, or a 1x3xHxW tensor."""
+    h, w = picture.shape[-2:] if len(picture.shape) == 4 else picture.shape[:2]
+    return int(h), int(w)
+
+
 def _stage(fallback: bool) -> str:
     """The stage a background's time is recorded as: by the style's own network or the fallback."""
     return "fallback_background" if fallback else "background"
@@ -269,29 +275,25 @@ def open_frame_stylizer(
     (`parallel`: this frame's background beside its heads). Engines that segment heads get a
     MediaPipe segmenter here, owned by the stylizer.
 
-    With `reuse`, heads are carried from keyframes by optical flow (on the NumPy/OpenCV part, which
-    is then chosen); `keyframes_aside`: keyframes and mouth patches are stylized on threads of their
-    own and no frame waits for them (live), else on the frame that needs one (files: the same output
-    every run)."""
-    caps = engine.capabilities
-    if reuse is None and caps.takes_tensors and caps.device.startswith("cuda") and not caps.segments_heads:
-        from streamer.pipeline.gpu import TorchFrameDevice
-
-        return FrameStylizer(engine, TorchFrameDevice(engine), background_scale, background_short_side)
-    from streamer.pipeline.cpu_device import CpuFrameDevice
+    With `reuse`, heads are carried from keyframes by optical flow (on either part; on the torch one
+    the flow runs on the CPU and keyframes on the GPU); `keyframes_aside`: keyframes and mouth
+    patches are stylized on threads of their own and no frame waits for them (live), else on the
+    frame that needs one (files: the same output every run)."""
     from streamer.pipeline.device import SideThread
 
-    segmenter = None
-    if caps.segments_heads:
-        from streamer.compose.segmentation import HeadSegmenter
-
-        segmenter = HeadSegmenter()
+    caps = engine.capabilities
+    on_gpu = caps.takes_tensors and caps.device.startswith("cuda") and not caps.segments_heads
     aside = reuse is not None and keyframes_aside
     keyframes, patches = (SideThread("keyframes"), SideThread("mouths")) if aside else (None, None)
     head_reuse = None
     if reuse is not None:
+        stylize = engine.stylize_heads
+        if on_gpu:  # keyframes on the GPU, each calling thread on a CUDA stream of its own
+            from streamer.pipeline.gpu import HeadNetwork
+
+            stylize = HeadNetwork(engine)
         head_reuse = HeadReuse(
-            engine.stylize_heads,
+            stylize,
             engine.layout,
             engine.head_mask,
             reuse,
@@ -299,6 +301,19 @@ def open_frame_stylizer(
             start_keyframes=keyframes.start if keyframes else None,
             start_patches=patches.start if patches else None,
         )
-    device = CpuFrameDevice(engine, parallel, segmenter, reuse=head_reuse)
+    segmenter = None
+    device: FrameDevice
+    if on_gpu:
+        from streamer.pipeline.gpu import TorchFrameDevice
+
+        device = TorchFrameDevice(engine, reuse=head_reuse)
+    else:
+        from streamer.pipeline.cpu_device import CpuFrameDevice
+
+        if caps.segments_heads:
+            from streamer.compose.segmentation import HeadSegmenter
+
+            segmenter = HeadSegmenter()
+        device = CpuFrameDevice(engine, parallel, segmenter, reuse=head_reuse)
     owned = tuple(part for part in (keyframes, patches, segmenter) if part is not None)
     return FrameStylizer(engine, device, background_scale, background_short_side, owned)
