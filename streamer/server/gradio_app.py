@@ -52,6 +52,7 @@ MAX_VIDEO_SECONDS = 300
 OUTPUT_KEEP_S = 3600
 # Webcam streams kept open at once (one per page); past that, the least recently used is closed.
 MAX_STREAMS = 8
+WEBCAM_FRAME_S = 0.1  # how often the page sends a webcam frame
 # A container's image formats (FFmpeg's demuxers for single pictures): a still image, not a video.
 _IMAGE_FORMATS = ("image2", "_pipe")
 
@@ -446,12 +447,17 @@ def build(demo: Demo | None = None):
             def webcam_frame(frame, style, strength, request):
                 return demo.stylize_frame(frame, style, strength, _session(request))
 
+            # Ten frames a second (Gradio's default is two): with temporal reuse a learned style's frame
+            # costs tens of ms. A stream is one event whose input each new frame replaces, so a slow
+            # frame makes the next ones wait, never a queue.
             camera.stream(
                 _with_request(webcam_frame),
                 [camera, style, strength],
                 stylized,
                 concurrency_limit=1,
                 api_name="stylize_frame",
+                stream_every=WEBCAM_FRAME_S,
+                show_progress="hidden",
             )
         with gr.Tab("Video"):
             gr.Markdown(f"Up to {demo.max_upload_mb:g} MB and {demo.max_video_seconds:g} s; the audio is kept.")
