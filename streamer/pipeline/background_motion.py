@@ -31,6 +31,8 @@ class BackgroundMotion:
         # loses motions beyond a few small pixels (benchmarks/bench_background_motion.py).
         self._flow = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._grid: np.ndarray | None = None
+        still = np.zeros((90, self.WIDTH), np.uint8)
+        self._flow.calc(still, still, None)  # type: ignore[call-overload]  # its first call sets it up: not on a frame
 
     def thumbnail(self, image: np.ndarray) -> np.ndarray:
         """A grey copy of a uint8 HxWx3 BGR frame, `WIDTH` pixels wide."""

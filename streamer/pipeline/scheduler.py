@@ -13,8 +13,8 @@ Side work that overruns would show stale heads or backgrounds, or starve the fra
 Stage times (moving averages): `track`, `heads` (the heads' time on the frame path: their networks,
 or, with temporal reuse, the flow and patches), `keyframe` (one keyframe's network, counted at the
 style's head size), `background` (the style's own network, at full size), `fallback_background` (the
-engine's fallback network, at full size; while unmeasured it is taken to fit), `background_warp`
-(a background made from an earlier frame carried to this one, on the frame path), `compose`.
+engine's fallback network, at full size; while unmeasured it is taken to fit), `compose` (which
+includes carrying a background made from an earlier frame to this one).
 
 Pure Python with the clock left out: feed it stage times, it answers with a ladder index. Degrading
 jumps straight to the first rung that fits: at once when the current one is far over a limit, after
@@ -48,7 +48,7 @@ class SchedulerOptions:
 class LatencyScheduler:
     """Keeps a moving average per stage and picks a rung of `ladder`. See the module docstring."""
 
-    STAGES = ("track", "heads", "keyframe", "background", "fallback_background", "background_warp", "compose")
+    STAGES = ("track", "heads", "keyframe", "background", "fallback_background", "compose")
 
     def __init__(
         self, options: SchedulerOptions, ladder: tuple[Rung, ...] = PER_FRAME_LADDER, head_size: int | None = None
@@ -102,8 +102,7 @@ class LatencyScheduler:
         heads = ms("heads", 0.0)
         if rung.background is BackgroundMode.STYLIZE:
             heads = max(heads, ms("background", 0.0))  # made beside the heads
-        warp = ms("background_warp", 0.0) if rung.background is BackgroundMode.ASYNC else 0.0
-        return ms("track", 0.0) + heads + warp + ms("compose", 0.0)
+        return ms("track", 0.0) + heads + ms("compose", 0.0)
 
     def overrun(self, level: int, margin: float = 1.0) -> str | None:
         """Why the rung at `level` does not fit (None: it fits). `margin` shrinks the frame path's limit

@@ -38,7 +38,7 @@ class FrameStylizer:
     """Stylizes frames with `engine` on `device`; the background at `background_scale` of the frame
     or with `background_short_side` pixels. A background shown on a later frame than the one it was
     made from is carried to it by optical flow where the camera moved (`background_motion`; on the
-    NumPy/OpenCV part), timed by `clock` as the stage `background_warp`.
+    NumPy/OpenCV part), timed by `clock` as the stage `background_warp` (and counted in `compose`).
 
     Calls in STYLIZE and ORIGINAL mode may come from several threads at once (the file pipeline
     keeps two frames in flight); ASYNC and PROBE keep state between frames and are for one caller
@@ -162,6 +162,10 @@ class FrameStylizer:
         if stage_ms is not None:
             stage_ms.update({stage: timing.ms for stage, timing in timings.items()})
             stage_ms.update(extra)
+            # Carrying the background is part of making this frame's canvas: counted in `compose`
+            # too, which every stylized frame measures (a cost only some rungs measure would go
+            # stale in the scheduler's averages while other rungs run).
+            stage_ms["compose"] += extra.get("background_warp", 0.0)
         return out
 
     def _reuse_background(
