@@ -96,14 +96,14 @@ CHEAP = {"track": 5, "heads": 5, "keyframe": 60, "background": 20, "compose": 2}
         ({"background": 200}, 8, Rung(BackgroundMode.ASYNC, keyframe_every=4)),
         # A 300 ms keyframe fits 8 frames only at head 224 (300 x (224/288)^2 = 181 ms).
         ({"keyframe": 300}, 3, Rung(BackgroundMode.ASYNC, keyframe_every=8, head_size=224)),
-        # 620 ms: at head 192 (276 ms) over 8 frames (267 ms): a keyframe every 16 frames instead.
-        ({"keyframe": 620}, 3, Rung(BackgroundMode.ASYNC, 0.5, keyframe_every=16, head_size=192)),
-        # 1300 ms: at head 192 (578 ms) over 16 frames (533 ms): every other frame goes out.
-        ({"keyframe": 1300}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=16, head_size=192, rate_divisor=2)),
+        # 620 ms: at head 192 (276 ms) over 8 frames (267 ms): a keyframe every 24 frames instead.
+        ({"keyframe": 620}, 3, Rung(BackgroundMode.ASYNC, 0.5, keyframe_every=24, head_size=192)),
+        # 2000 ms: at head 192 (889 ms) over 24 frames (800 ms): every other frame goes out.
+        ({"keyframe": 2000}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=24, head_size=192, rate_divisor=2)),
         # A background that fits no refresh at half size: the background as captured.
         ({"background": 1000}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=8, head_size=192)),
         # A 50 ms frame path fits only a 67 ms period; 80 ms fits nothing but passthrough.
-        ({"track": 50}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=16, head_size=192, rate_divisor=2)),
+        ({"track": 50}, 3, Rung(BackgroundMode.ORIGINAL, keyframe_every=24, head_size=192, rate_divisor=2)),
         ({"track": 80}, 3, PASSTHROUGH),
     ],
 )
@@ -159,7 +159,7 @@ def test_a_keyframe_at_a_smaller_head_counts_at_full_size():
 def test_rungs_say_what_they_give_up():
     ladder = reuse_ladder(288, True)
     assert ladder[4].describe() == "keyframe every 8, head 224, background refreshed at half size"
-    assert ladder[-2].describe() == "keyframe every 16, head 192, background as captured, 1 frame in 2"
+    assert ladder[-2].describe() == "keyframe every 24, head 192, background as captured, 1 frame in 2"
     fallback = reuse_ladder(288, True, fallback=True)
     assert fallback[7].describe() == "keyframe every 8, head 192, built-in background refreshed"
     assert PER_FRAME_LADDER[0].describe() == "head every frame, background every frame"
@@ -175,11 +175,11 @@ def test_the_full_frame_rate_comes_back_as_soon_as_it_fits():
     assert levels[:4] == [s.max_level - 1] * 4 and s.rung.rate_divisor == 1
 
 
-def test_a_head_network_too_slow_for_8_frames_keeps_the_full_rate_with_keyframes_every_16():
-    """photo2cartoon's fixed 256 head at 386 ms: over 8 frames (267 ms), within 16 (533 ms)."""
+def test_a_head_network_too_slow_for_8_frames_keeps_the_full_rate_with_keyframes_every_24():
+    """photo2cartoon's fixed 256 head at 600 ms: over 8 frames (267 ms), within 24 (800 ms)."""
     s = _reuse(resizable=False)
-    _frames(s, 1, **{**CHEAP, "keyframe": 386})
-    assert s.rung == Rung(BackgroundMode.ASYNC, 0.5, keyframe_every=16)
+    _frames(s, 1, **{**CHEAP, "keyframe": 600})
+    assert s.rung == Rung(BackgroundMode.ASYNC, 0.5, keyframe_every=24)
 
 
 # -- the fallback background (`--background-style auto`) -----------------------------------------

@@ -67,7 +67,9 @@ class Rung:
 
 PASSTHROUGH = Rung(BackgroundMode.ORIGINAL, passthrough=True)
 LOW_RES_FACTOR = 0.5  # the background's side at the rungs that shrink it
-SLOW_KEYFRAMES = 16  # keyframes this many frames apart, for head networks too slow for fewer
+# Keyframes this many frames apart, for head networks too slow for fewer (photo2cartoon's takes
+# 500-600 ms on two cores: over 16 frames at 30 fps on a slow day); under the reuse's 30 at most.
+SLOW_KEYFRAMES = 24
 
 
 class QualityLevel(enum.IntEnum):
@@ -105,7 +107,7 @@ def reuse_ladder(head_size: int, resizable: bool, fallback: bool = False) -> tup
     """The ladder of a stream with temporal reuse: keyframes further apart, then smaller keyframes
     (where the head network is fully convolutional), then a smaller background, then (with a
     `fallback` background network) the fallback's background, then none, then half the output rate;
-    passthrough last. A head network too slow for a keyframe every 8 frames gets one every 16 at each
+    passthrough last. A head network too slow for a keyframe every 8 frames gets one every 24 at each
     background before the output rate is halved. `head_size` is the style's own head side."""
     ASYNC, ORIGINAL = BackgroundMode.ASYNC, BackgroundMode.ORIGINAL
     small = (_multiple_of_16(head_size * 0.78), _multiple_of_16(head_size * 0.67)) if resizable else (None, None)
