@@ -182,6 +182,19 @@ def test_a_head_network_too_slow_for_8_frames_keeps_the_full_rate_with_keyframes
     assert s.rung == Rung(BackgroundMode.ASYNC, 0.5, keyframe_every=24)
 
 
+def test_a_slow_head_network_recovers_past_a_rung_its_keyframes_do_not_fit():
+    """photo2cartoon (600 ms keyframes) sent to the background as captured by a slow frame comes back
+    to the refreshed background with keyframes every 24 frames, past the rung above it (as captured,
+    keyframes every 8), which its keyframes never fit."""
+    s = _reuse(resizable=False, recover_after=5)
+    _frames(s, 1, **{**CHEAP, "keyframe": 600, "track": 40})
+    assert s.rung == Rung(BackgroundMode.ORIGINAL, keyframe_every=24, rate_divisor=2)
+    levels = _frames(s, 12, **{**CHEAP, "keyframe": 600})
+    above = s.ladder[levels[4] - 1]
+    assert s.overrun(s.ladder.index(above)) is not None and above.keyframe_every == 8
+    assert s.rung == Rung(BackgroundMode.ASYNC, 0.5, keyframe_every=24)
+
+
 # -- the fallback background (`--background-style auto`) -----------------------------------------
 FALLBACK = Rung(BackgroundMode.ASYNC, keyframe_every=8, head_size=192, fallback_background=True)
 

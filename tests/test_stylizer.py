@@ -320,6 +320,34 @@ def test_a_family_that_segments_heads_gets_crops_on_white_from_the_segmenter_it_
     assert (masks[0, :, half:] == 0).all(), "the pasted head is limited to the person"
 
 
+def test_with_reuse_a_segmenting_family_is_segmented_at_keyframes_only_and_its_mask_carried():
+    """photo2cartoon with temporal reuse: the segmenter runs with the head network at keyframes, not
+    on every frame, and the person mask it gave travels with the carried head."""
+    from streamer.pipeline.cpu_device import SegmentedHeads
+    from streamer.pipeline.reuse import HeadReuse
+
+    class Counting(_HalfSegmenter):
+        calls = 0
+
+        def masks(self, crops):
+            Counting.calls += len(crops)
+            return super().masks(crops)
+
+    engine = _engine(InvertRunner(), segments_heads=True)
+    segmenter = Counting()
+    reuse = HeadReuse(SegmentedHeads(engine, segmenter), engine.layout, engine.head_mask, channels=4)
+    device = CpuFrameDevice(engine, segmenter=segmenter, reuse=reuse)
+    rng = np.random.default_rng(2)
+    picture = cv2.resize(rng.integers(0, 255, (30, 40, 3), np.uint8), (640, 480), interpolation=cv2.INTER_CUBIC)
+    half = DCTNET_LAYOUT.size // 2
+    for frame in range(6):
+        shift = np.array([[1.0, 0, -100 - frame], [0, 1.0, -80]])  # the face moves a pixel a frame
+        (heads, masks), _ = device.stylize_heads(picture, [shift], [0], {})
+        assert heads.shape == (1, DCTNET_LAYOUT.size, DCTNET_LAYOUT.size, 3)
+        assert (masks[0, :, half + 8 :] == 0).all() and masks[0, 144, half - 40] > 0.9, "the person's half only"
+    assert reuse.keyframes == 1 and Counting.calls == 1, "segmented once, with the one keyframe"
+
+
 def test_the_tensor_path_is_chosen_only_for_tensor_runners_on_one_cuda_device():
     class OnCuda(InvertRunner):
         device = "cuda"

@@ -23,7 +23,8 @@ class CpuFrameDevice:
     """`FrameDevice` on NumPy arrays. `segmenter` (anything with `masks(crops) -> [N,S,S] floats`)
     is required by engines that declare `segments_heads`: their crops go in on white, and the person
     mask limits the pasted head. With `reuse`, heads come from keyframes carried by optical flow
-    (`pipeline.reuse`). Stages are timed by `clock`."""
+    (`pipeline.reuse`); for such engines the reuse's network is a `SegmentedHeads`, so crops are
+    segmented at keyframes only and the mask is carried with the head. Stages are timed by `clock`."""
 
     def __init__(
         self,
@@ -51,14 +52,17 @@ class CpuFrameDevice:
         start = self._clock()
         crops = crop_heads(picture, matrices, self.engine.layout.size)
         masks = np.broadcast_to(self.engine.head_mask, crops.shape[:3])
-        if self.segmenter is not None and len(crops):
-            from streamer.compose.segmentation import on_white
-
-            person = self.segmenter.masks(crops)
-            crops, masks = on_white(crops, person), person * self.engine.head_mask
         if self.reuse is None or not len(crops):
+            if self.segmenter is not None and len(crops):
+                from streamer.compose.segmentation import on_white
+
+                person = self.segmenter.masks(crops)
+                crops, masks = on_white(crops, person), person * self.engine.head_mask
             return (self.engine.stylize_heads(crops), masks), Elapsed(start, self._clock)
         heads = self.reuse.heads(crops, ids, stage_ms)
+        if self.segmenter is not None:  # the person mask, segmented at the keyframe, carried with the head
+            masks = heads[..., 3].astype(np.float32) * (1.0 / 255.0) * self.engine.head_mask
+            heads = np.ascontiguousarray(heads[..., :3])
         timing = Elapsed(start, self._clock)
         # Keyframes stylized on this frame's path count as keyframes, not as the heads' usual time.
         timing.ms -= self.reuse.inline_ms
@@ -94,3 +98,20 @@ class CpuFrameDevice:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+
+class SegmentedHeads:
+    """The head network of a family that segments heads, for temporal reuse: uint8 [N, S, S, 3]
+    crops -> uint8 [N, S, S, 4], the stylized crop on white and, as a fourth channel, the person
+    mask (0-255) it was cut out by. The mask is then carried from the keyframe with the head."""
+
+    def __init__(self, engine: StyleEngine, segmenter) -> None:
+        self.engine, self.segmenter = engine, segmenter
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        from streamer.compose.segmentation import on_white
+
+        person = self.segmenter.masks(crops)
+        heads = self.engine.stylize_heads(on_white(crops, person))
+        mask = np.clip(person * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.concatenate([heads, mask[..., None]], axis=-1)

@@ -86,10 +86,12 @@ class Carried:
 class HeadReuse:
     """Stylized heads for each frame's crops, reusing keyframes (see the module docstring).
 
-    `stylize(crops)`: the engine's head network, uint8 [N, s, s, 3] -> same (any multiple of 16 when
-    `resizable`). `start_keyframes(work)`: runs `work()` (which returns the stylized crops) off the
-    frame path and returns a job whose `result()` is (stylized, timing); None: inline.
-    `start_patches` the same for mouth patches (a thread of their own).
+    `stylize(crops)`: the engine's head network, uint8 [N, s, s, 3] -> uint8 [N, s, s, `channels`]
+    (any multiple of 16 when `resizable`); channels past the colours (a head's person mask, for
+    families that segment heads) are carried and blended with them. `start_keyframes(work)`: runs
+    `work()` (which returns the stylized crops) off the frame path and returns a job whose
+    `result()` is (stylized, timing); None: inline. `start_patches` the same for mouth patches (a
+    thread of their own).
     """
 
     def __init__(
@@ -102,8 +104,10 @@ class HeadReuse:
         start_keyframes: Callable[[Callable[[], np.ndarray]], BackgroundJob] | None = None,
         start_patches: Callable[[Callable[[], np.ndarray]], BackgroundJob] | None = None,
         clock: Clock = time.perf_counter,
+        channels: int = 3,
     ) -> None:
         self.options = options or ReuseOptions()
+        self.channels = channels
         self.layout = layout
         self.resizable = resizable
         self._stylize = stylize
@@ -131,15 +135,15 @@ class HeadReuse:
 
     def heads(self, crops: np.ndarray, ids: Sequence[int], stage_ms: dict[str, float] | None = None) -> np.ndarray:
         """uint8 [N, S, S, 3] aligned crops of this frame's faces (track `ids`) -> their stylized
-        heads. `stage_ms` gets `keyframe` (a keyframe batch's network time, when one was stylized or
-        arrived) and `patch` (the mouth patches' time)."""
+        heads (uint8 [N, S, S, `channels`]). `stage_ms` gets `keyframe` (a keyframe batch's network
+        time, when one was stylized or arrived) and `patch` (the mouth patches' time)."""
         stage_ms = {} if stage_ms is None else stage_ms
         frame, self._frame = self._frame, self._frame + 1
         self.inline_ms = 0.0
         self._collect(stage_ms)
         self._collect_patches(stage_ms)
         greys = [_grey(crop, self.options.flow_side) for crop in crops]
-        out = np.empty(crops.shape, np.float32)
+        out = np.empty((*crops.shape[:3], self.channels), np.float32)
         fresh: list[int] = []
         wanted: list[int] = []
         mouths: list[int] = []

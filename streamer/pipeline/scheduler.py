@@ -19,8 +19,9 @@ includes carrying a background made from an earlier frame to this one).
 Pure Python with the clock left out: feed it stage times, it answers with a ladder index. Degrading
 jumps straight to the first rung that fits: at once when the current one is far over a limit, after
 `degrade_after` frames in a row when it is a little over (one slow frame, a detection or work
-landing beside it, does not cost several rungs); recovering moves one rung at a time, and only after the
-better rung has fitted with a margin for `recover_after` frames in a row (hysteresis). Passthrough
+landing beside it, does not cost several rungs); recovering moves one rung at a time (to the nearest
+better rung that fits), and only after it has fitted with a margin for `recover_after` frames in a
+row (hysteresis). Passthrough
 (the last rung) is taken only when no stylized rung fits.
 """
 
@@ -151,7 +152,9 @@ class LatencyScheduler:
             return self.level
         self._over = 0
         if best < self.level:
-            better = self.level - 1
+            # The nearest better rung that fits: the one above may not (keyframes every 8 frames
+            # sit above every 24 with a stylized background, for a slow head network).
+            better = max(level for level in range(best, self.level) if self.overrun(level) is None)
             # Leaving passthrough or a reduced frame rate needs only a fit (any stylization beats
             # none; a full frame rate beats any detail); other steps need a margin.
             gains_rate = self.ladder[better].rate_divisor < self.rung.rate_divisor

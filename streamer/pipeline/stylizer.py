@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -287,12 +287,21 @@ def open_frame_stylizer(
 
     caps = engine.capabilities
     on_gpu = caps.takes_tensors and caps.device.startswith("cuda") and not caps.segments_heads
+    from streamer.pipeline.cpu_device import CpuFrameDevice, SegmentedHeads
+
     aside = reuse is not None and keyframes_aside
     keyframes, patches = (SideThread("keyframes"), SideThread("mouths")) if aside else (None, None)
+    segmenter = None
+    if caps.segments_heads:  # never on the GPU path
+        from streamer.compose.segmentation import HeadSegmenter
+
+        segmenter = HeadSegmenter()
     head_reuse = None
     if reuse is not None:
-        stylize = engine.stylize_heads
-        if on_gpu:  # keyframes on the GPU, each calling thread on a CUDA stream of its own
+        stylize: Callable[[np.ndarray], np.ndarray] = engine.stylize_heads
+        if segmenter is not None:  # segmented at keyframes, the mask carried with the head
+            stylize = SegmentedHeads(engine, segmenter)
+        elif on_gpu:  # keyframes on the GPU, each calling thread on a CUDA stream of its own
             from streamer.pipeline.gpu import HeadNetwork
 
             stylize = HeadNetwork(engine)
@@ -304,20 +313,14 @@ def open_frame_stylizer(
             caps.any_head_size,
             start_keyframes=keyframes.start if keyframes else None,
             start_patches=patches.start if patches else None,
+            channels=4 if segmenter is not None else 3,
         )
-    segmenter = None
     device: FrameDevice
     if on_gpu:
         from streamer.pipeline.gpu import TorchFrameDevice
 
         device = TorchFrameDevice(engine, reuse=head_reuse)
     else:
-        from streamer.pipeline.cpu_device import CpuFrameDevice
-
-        if caps.segments_heads:
-            from streamer.compose.segmentation import HeadSegmenter
-
-            segmenter = HeadSegmenter()
         device = CpuFrameDevice(engine, parallel, segmenter, reuse=head_reuse)
     owned = tuple(part for part in (keyframes, patches, segmenter) if part is not None)
     return FrameStylizer(engine, device, background_scale, background_short_side, owned)
