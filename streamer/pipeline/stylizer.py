@@ -147,8 +147,9 @@ class FrameStylizer:
         if matrices:
             ids = range(len(matrices)) if ids is None else ids
             heads, timings["heads"] = self.device.stylize_heads(picture, matrices, ids, extra)
-        thumbnail = None
-        if isinstance(picture, np.ndarray) and mode is not BackgroundMode.ORIGINAL:
+        thumbnail = None  # where a background may be shown on later frames (not in files stylizing every one)
+        later = mode in (BackgroundMode.ASYNC, BackgroundMode.PROBE) or self._scene is not None
+        if isinstance(picture, np.ndarray) and mode is not BackgroundMode.ORIGINAL and later:
             thumbnail = self._motion.thumbnail(image)
         sized = (size, background_factor, thumbnail)
         canvas, wait_for, made_from = self._canvas(picture, mode, sized, refresh, own, timings, fallback, side)
