@@ -9,9 +9,11 @@ latency budget.
   at keyframes on a thread of their own and carried to every frame by optical flow, so no frame
   waits for a head network.
 - `LatencyScheduler` predicts each rung's cost from per-stage moving averages and degrades (keyframes
-  further apart and smaller, the background refreshed on the side, then smaller, then as captured,
+  further apart and smaller, the background refreshed on the side, then smaller, then by the
+  engine's fallback network (the built-in style's, `--background-style auto`), then as captured,
   then every other frame, passthrough last) before the output falls behind, and recovers with
-  hysteresis. A change of rung is a status line saying why.
+  hysteresis. A change of rung is a status line saying why; the summary counts the stylized frames
+  by whose background they went out with.
 - Glass-to-glass latency is measured per frame, from capture to the write of the first sink that
   shows the newest frame (a window, a camera, a stream; a recording's queue is not what a viewer
   waits for), or of the first sink when all of them record.
