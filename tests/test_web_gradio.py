@@ -180,8 +180,25 @@ def test_a_photo_is_stylized_whole_even_in_a_learned_style(webcam):
         for rgb, points in webcam[:3]:
             assert _stylized_face(photo(rgb), rgb, points)
         assert heads.calls == 3
+        assert photo.stylizer is not None and photo.stylizer.background_short_side is None, "a photo at full size"
     finally:
         photo.close()
+
+
+def test_a_webcam_stream_stylizes_its_background_at_live_size():
+    sizes = []
+
+    class Sized(SlowRunner):
+        def _run(self, image):
+            sizes.append(image.shape[1:3])
+            return super()._run(image)
+
+    stream = FrameProcessor("learned", engine=engine_of(background=Sized()), tracker_factory=lambda: FakeTracker([]))
+    try:
+        stream(np.zeros((480, 640, 3), np.uint8))
+        assert sizes == [(360, 480)], "the short side at 360, as `streamer live`"
+    finally:
+        stream.close()
 
 
 def test_no_webcam_frame_waits_for_a_learned_head_network(webcam):

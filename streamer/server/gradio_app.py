@@ -53,6 +53,7 @@ OUTPUT_KEEP_S = 3600
 # Webcam streams kept open at once (one per page); past that, the least recently used is closed.
 MAX_STREAMS = 8
 WEBCAM_FRAME_S = 0.1  # how often the page sends a webcam frame
+WEBCAM_BACKGROUND_SHORT_SIDE = 360  # the webcam's background is stylized this size, as `streamer live`'s
 # A container's image formats (FFmpeg's demuxers for single pictures): a still image, not a video.
 _IMAGE_FORMATS = ("image2", "_pipe")
 
@@ -125,11 +126,15 @@ class FrameProcessor:
         self.tracker: FaceTracker | None = None
         self.stylizer: FrameStylizer | None = None
         try:
+            # A photo's background at its full size; a stream's at live's size.
+            short_side = None if static else WEBCAM_BACKGROUND_SHORT_SIDE
             if not static and uses_reuse(self.options):
                 # As `streamer live`: keyframes and mouth patches on threads of their own.
-                self.stylizer = open_frame_stylizer(self.engine, reuse=ReuseOptions(), keyframes_aside=True)
-            else:
-                self.stylizer = open_frame_stylizer(self.engine)  # the GPU path where there is one
+                self.stylizer = open_frame_stylizer(
+                    self.engine, background_short_side=short_side, reuse=ReuseOptions(), keyframes_aside=True
+                )
+            else:  # the GPU path where there is one
+                self.stylizer = open_frame_stylizer(self.engine, background_short_side=short_side)
             self.tracker = None if static else self._tracker_factory()
         except BaseException:
             self.close()
