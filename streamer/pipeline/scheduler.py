@@ -21,8 +21,7 @@ jumps straight to the first rung that fits: at once when the current one is far 
 `degrade_after` frames in a row when it is a little over (one slow frame, a detection or work
 landing beside it, does not cost several rungs); recovering moves one rung at a time (to the nearest
 better rung that fits), and only after it has fitted with a margin for `recover_after` frames in a
-row (hysteresis). Passthrough
-(the last rung) is taken only when no stylized rung fits.
+row (hysteresis). Passthrough (the last rung) is taken only when no stylized rung fits.
 """
 
 from __future__ import annotations
