@@ -168,9 +168,6 @@ class StyleEngine:
             old.close()
         self._background = runner
         self.background_multiple = multiple
-        if runner is not None:
-            self._bg_in = runner.inputs[0].name
-            self._bg_out = runner.outputs[0].name
 
     @property
     def stylizes_background(self) -> bool:
@@ -187,20 +184,24 @@ class StyleEngine:
             self._fallback.close()
         self._fallback = runner
 
+    def background_network(self, fallback: bool = False) -> tuple[Runner | None, int]:
+        """The background network and the multiple its input is padded to: the fallback network
+        (multiple 1) when asked for and there is one, else the style's own (None: left as captured)."""
+        if fallback and self._fallback is not None:
+            return self._fallback, 1
+        return self._background, self.background_multiple
+
     def stylize_background(self, image: np.ndarray, fallback: bool = False) -> np.ndarray:
         """uint8 [H, W, 3] BGR -> stylized image of the same shape (the image itself without a runner);
         `fallback`: with the fallback background network (the style's own where there is none)."""
-        if fallback and self._fallback is not None:
-            runner = self._fallback
-            return runner.infer({runner.inputs[0].name: np.ascontiguousarray(image)[None]})[runner.outputs[0].name][0]
-        if self._background is None:
+        runner, m = self.background_network(fallback)
+        if runner is None:
             return image
         h, w = image.shape[:2]
-        m = self.background_multiple
         pad_h, pad_w = (-h) % m, (-w) % m
         if pad_h or pad_w:
             image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
-        out = self._background.infer({self._bg_in: np.ascontiguousarray(image)[None]})[self._bg_out][0]
+        out = runner.infer({runner.inputs[0].name: np.ascontiguousarray(image)[None]})[runner.outputs[0].name][0]
         return out[:h, :w]
 
     def close(self) -> None:

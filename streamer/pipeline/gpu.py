@@ -256,14 +256,10 @@ class TorchFrameDevice:
         return styled, span
 
     def _background_runner(self, fallback: bool) -> tuple[Runner, int]:
-        """The background network (the engine's fallback when asked for and there is one; the
-        style's own otherwise) and the multiple its input is padded to."""
-        runner = self.engine.fallback_background if fallback else None
-        if runner is not None:
-            return runner, 1
-        runner = self.engine.background_runner
+        """`StyleEngine.background_network`, which has a network here."""
+        runner, multiple = self.engine.background_network(fallback)
         assert runner is not None, "the stylizer leaves the background as captured without a runner"
-        return runner, self.engine.background_multiple
+        return runner, multiple
 
     def _takes_tensors(self, runner: Runner, fallback: bool) -> bool:
         """Whether `runner` runs on this part's tensors: the style's own always (the engine declares
