@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,12 +62,10 @@ class FrameStylizer:
         self.background_short_side = background_short_side
         self._owned = owned
         self._lock = threading.Lock()
-        # The newest finished background of each network (True: the engine's fallback), frame size.
-        self._latest: dict[bool, Any] = {}
+        # The newest finished background of each network (True: the engine's fallback).
+        self._latest: dict[bool, _Background] = {}
         self._pending: BackgroundJob | None = None  # the side background being made ...
-        # ... by the fallback network or not, at this factor, from a frame with this thumbnail.
-        self._pending_kind: tuple[bool, float, np.ndarray | None] = (False, 1.0, None)
-        self._made_from: dict[bool, np.ndarray | None] = {}  # the thumbnail each newest one was made from
+        self._pending_made = _Background(False, 1.0, None)  # ... and how
         self._motion = BackgroundMotion()
         self._clock = clock
         # The size factor of the background whose time this frame's stage times hold.
@@ -180,7 +179,7 @@ class FrameStylizer:
             return mode, refresh
         with self._lock:
             latest = self._latest.get(fallback)
-            ready = latest is not None and _frame_hw(latest) == image.shape[:2]
+            ready = latest is not None and _frame_hw(latest.picture) == image.shape[:2]
             busy = self._pending is not None
         if mode is BackgroundMode.ASYNC and (busy or not refresh):
             return mode, refresh  # no background is started on this frame anyway
@@ -220,31 +219,29 @@ class FrameStylizer:
         side = mode in (BackgroundMode.ASYNC, BackgroundMode.PROBE)
         made_now = None
         with self._lock:
-            latest, made_from = self._latest, self._made_from
+            latest = self._latest
             if side and self._pending is not None and self._pending.done():
-                made_by, self.background_factor_done, made_from[made_by] = self._pending_kind
-                latest[made_by], timings[_stage(made_by)] = self._pending.result()
+                finished = self._pending_made
+                finished.picture, timings[finished.stage] = self._pending.result()
+                latest[finished.fallback], self.background_factor_done = finished, finished.factor
                 self._pending = None
-            shape = picture.shape
-            fresh = {kind: p for kind, p in latest.items() if p.shape == shape}
+            fresh = {kind: made for kind, made in latest.items() if made.picture.shape == picture.shape}
             if own is None and mode is BackgroundMode.ASYNC and not fresh:
                 own = self.device.start_background(picture, size, detached=False, fallback=fallback)
             if own is not None:
-                made_by = fallback and mode is BackgroundMode.ASYNC
-                background, made_now = own.result()
-                latest[made_by] = fresh[made_by] = background
-                made_from[made_by] = thumbnail
-                timings[_stage(made_by)] = made_now
-                self.background_factor_done = factor
+                made = _Background(fallback and mode is BackgroundMode.ASYNC, factor, thumbnail)
+                made.picture, made_now = own.result()
+                latest[made.fallback] = fresh[made.fallback] = made
+                timings[made.stage], self.background_factor_done = made_now, factor
             elif mode is BackgroundMode.ASYNC and fallback not in fresh:
                 refresh, side_fallback = True, fallback  # showing the other network's: replace it soon
             if side and refresh and self._pending is None:
                 self._pending = self.device.start_background(picture, size, detached=True, fallback=side_fallback)
-                self._pending_kind = (side_fallback, factor, thumbnail)
+                self._pending_made = _Background(side_fallback, factor, thumbnail)
             if mode is BackgroundMode.PROBE:
                 return picture, made_now, None
-            shown = fallback if fallback in fresh else not fallback
-            return fresh[shown], made_now, made_from.get(shown)
+            shown = fresh[fallback if fallback in fresh else not fallback]
+            return shown.picture, made_now, shown.made_from
 
     def close(self) -> None:
         """Waits for a side background still being made; closes the device part and what the
@@ -253,18 +250,30 @@ class FrameStylizer:
         for resource in self._owned:
             resource.close()
         self._pending = None
-        self._latest, self._made_from = {}, {}
+        self._latest = {}
+
+
+@dataclass
+class _Background:
+    """A stylized background (`picture`, frame size, once made): by the engine's fallback network
+    or the style's own, at `factor` of the full size, from the frame whose thumbnail is `made_from`
+    (None: not kept)."""
+
+    fallback: bool
+    factor: float
+    made_from: np.ndarray | None
+    picture: Any = None
+
+    @property
+    def stage(self) -> str:
+        """The stage its time is recorded as."""
+        return "fallback_background" if self.fallback else "background"
 
 
 def _frame_hw(picture: Any) -> tuple[int, int]:
     """Height and width of a device picture: an HxWx3 array, or a 1x3xHxW tensor."""
     h, w = picture.shape[-2:] if len(picture.shape) == 4 else picture.shape[:2]
     return int(h), int(w)
-
-
-def _stage(fallback: bool) -> str:
-    """The stage a background's time is recorded as: by the style's own network or the fallback."""
-    return "fallback_background" if fallback else "background"
 
 
 def open_frame_stylizer(
